@@ -1,0 +1,430 @@
+import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import type { KeyObject } from "node:crypto";
+
+/**
+ * The places a credential can come from, as Microsoft.Identity.Web names them in
+ * `CredentialDescription.SourceType`.
+ *
+ * @public
+ */
+export type CredentialSourceType =
+  | "Certificate"
+  | "Path"
+  | "Base64Encoded"
+  | "KeyVault"
+  | "StoreWithThumbprint"
+  | "StoreWithDistinguishedName"
+  | "StoreWithSubjectName"
+  | "ClientSecret"
+  | "SignedAssertionFromManagedIdentity"
+  | "SignedAssertionFilePath"
+  | "CustomSignedAssertion";
+
+/**
+ * Settings that every entry of {@link BoundClientCredentialOptions.clientCredentials} accepts.
+ *
+ * @public
+ */
+export interface CredentialDescriptionBase {
+  /** Where the credential comes from; selects the other fields that apply. */
+  sourceType: CredentialSourceType;
+  /**
+   * Leave this entry out of the list, as if it were not there. Useful to switch an entry off per
+   * deployment without editing the list. Default `false`.
+   */
+  skip?: boolean;
+  /**
+   * Obtain tokens with this entry over mutual TLS: the certificate (or, for a managed identity, an
+   * IMDS-issued binding certificate) is presented in the TLS handshake to Entra's `mtlsauth` token
+   * endpoint. The token handed back is still a plain Bearer token. There is no silent downgrade: a
+   * bound entry that cannot bind is unavailable and the list moves on. Default `false`.
+   */
+  useBoundCredential?: boolean;
+}
+
+/**
+ * A certificate and its private key given in memory.
+ *
+ * @public
+ */
+export interface CertificateCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "Certificate";
+  /**
+   * The certificate: PEM text (the leaf first, then any intermediates; it may also hold the private
+   * key, as `@azure/identity` accepts) or DER bytes of the leaf.
+   */
+  certificate: string | Uint8Array;
+  /**
+   * The private key as PEM (PKCS#8, PKCS#1 or SEC1; encrypted PKCS#8 with
+   * {@link CertificateCredentialDescription.privateKeyPassword}) or a Node.js `KeyObject`. Omit it
+   * when {@link CertificateCredentialDescription.certificate} already holds the key.
+   */
+  privateKey?: string | KeyObject;
+  /** The password of an encrypted PEM private key. */
+  privateKeyPassword?: string;
+}
+
+/**
+ * A certificate file on disk: PKCS#12 (`.pfx`, `.p12`) or PEM holding the certificate and key.
+ *
+ * @public
+ */
+export interface PathCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "Path";
+  /** Path of the PFX/P12 or PEM file. The file is re-read when it changes on disk. */
+  certificateDiskPath: string;
+  /** Password of the PFX, or of the encrypted PEM private key. */
+  certificatePassword?: string;
+}
+
+/**
+ * A PKCS#12 (PFX) certificate given as base64 text, as Microsoft.Identity.Web's `Base64Encoded`.
+ *
+ * @public
+ */
+export interface Base64EncodedCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "Base64Encoded";
+  /** The PFX bytes in base64. */
+  base64EncodedValue: string;
+  /** Password of the PFX. */
+  certificatePassword?: string;
+}
+
+/**
+ * A certificate with its private key held in Azure Key Vault, read through the certificate's secret
+ * (PKCS#12 or PEM content).
+ *
+ * @public
+ */
+export interface KeyVaultCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "KeyVault";
+  /** The vault URL, for example `https://myvault.vault.azure.net`. */
+  keyVaultUrl: string;
+  /** The name of the certificate in the vault. */
+  keyVaultCertificateName: string;
+  /** A specific version of the certificate; the latest when omitted. */
+  keyVaultCertificateVersion?: string;
+  /**
+   * Client ID of the user-assigned managed identity that reads the vault. Ignored when
+   * {@link KeyVaultCredentialDescription.keyVaultCredential} or
+   * {@link BoundClientCredentialOptions.keyVaultCredential} is given.
+   */
+  managedIdentityClientId?: string;
+  /** The credential that reads the vault, taking precedence over the managed identity. */
+  keyVaultCredential?: TokenCredential;
+}
+
+/**
+ * A certificate in a Windows certificate store, found by thumbprint. Windows stores cannot be read
+ * from Node.js, so this entry is reported unavailable with that reason and the list moves on.
+ *
+ * @public
+ */
+export interface StoreWithThumbprintCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "StoreWithThumbprint";
+  /** `{StoreLocation}/{StoreName}`, for example `CurrentUser/My`. */
+  certificateStorePath: string;
+  /** The SHA-1 thumbprint in hex. */
+  certificateThumbprint: string;
+}
+
+/**
+ * A certificate in a Windows certificate store, found by distinguished name. Reported unavailable on
+ * this runtime; see {@link StoreWithThumbprintCredentialDescription}.
+ *
+ * @public
+ */
+export interface StoreWithDistinguishedNameCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "StoreWithDistinguishedName";
+  /** `{StoreLocation}/{StoreName}`, for example `CurrentUser/My`. */
+  certificateStorePath: string;
+  /** The distinguished name, for example `CN=MyCert`. */
+  certificateDistinguishedName: string;
+}
+
+/**
+ * A certificate in a Windows certificate store, found by subject name. Reported unavailable on this
+ * runtime; see {@link StoreWithThumbprintCredentialDescription}.
+ *
+ * @public
+ */
+export interface StoreWithSubjectNameCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "StoreWithSubjectName";
+  /** `{StoreLocation}/{StoreName}`, for example `CurrentUser/My`. */
+  certificateStorePath: string;
+  /** The subject name, for example `CN=MyCert`. */
+  certificateSubjectName: string;
+}
+
+/**
+ * A client secret. Secrets cannot bind: `useBoundCredential: true` is rejected.
+ *
+ * @public
+ */
+export interface ClientSecretCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "ClientSecret";
+  /** The secret value. */
+  clientSecret: string;
+}
+
+/**
+ * A federated assertion minted by a managed identity (workload identity federation without a
+ * secret). Unbound: a managed identity token for
+ * {@link SignedAssertionFromManagedIdentityCredentialDescription.tokenExchangeUrl}. Bound: an IMDS v2
+ * binding certificate and an `mtls_pop` managed identity token, exchanged over mutual TLS.
+ *
+ * @public
+ */
+export interface SignedAssertionFromManagedIdentityCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "SignedAssertionFromManagedIdentity";
+  /** Client ID of a user-assigned managed identity; the system-assigned identity when omitted. */
+  managedIdentityClientId?: string;
+  /** Object (principal) ID of a user-assigned managed identity, as an alternative selector. */
+  managedIdentityObjectId?: string;
+  /** Azure resource ID of a user-assigned managed identity, as an alternative selector. */
+  managedIdentityResourceId?: string;
+  /**
+   * Audience of the exchange token. Default `api://AzureADTokenExchange`; sovereign clouds use
+   * `api://AzureADTokenExchangeUSGov` or `api://AzureADTokenExchangeChina`, derived from the
+   * authority host when omitted.
+   */
+  tokenExchangeUrl?: string;
+}
+
+/**
+ * A signed assertion (JWT) read from a file, such as the token that AKS workload identity projects.
+ * It is re-read once the assertion in it has expired. Cannot bind.
+ *
+ * @public
+ */
+export interface SignedAssertionFilePathCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "SignedAssertionFilePath";
+  /** The file; `AZURE_FEDERATED_TOKEN_FILE` when omitted. */
+  signedAssertionFileDiskPath?: string;
+}
+
+/**
+ * What a custom assertion provider is told about the request it serves.
+ *
+ * @public
+ */
+export interface AssertionRequestContext {
+  /** The application (client) ID the assertion is for. */
+  clientId: string;
+  /** The token endpoint URL the assertion will be sent to; use it as `aud`. */
+  tokenEndpoint: string;
+  /** The tenant of the request. */
+  tenantId: string;
+  /** Whether the entry is bound, so a binding certificate is expected with the assertion. */
+  bound: boolean;
+  /** Cancels the provider's work. */
+  abortSignal?: AbortSignal;
+}
+
+/**
+ * An assertion together with the certificate it is bound to. The certificate is presented in the
+ * TLS handshake and the assertion is sent as a `jwt-pop` client assertion.
+ *
+ * @public
+ */
+export interface BoundAssertion {
+  /** The signed assertion (JWT). */
+  assertion: string;
+  /** The binding certificate: PEM of the leaf (and chain). */
+  bindingCertificate: string;
+  /** The private key of the binding certificate: PEM or a Node.js `KeyObject`. */
+  bindingPrivateKey: string | KeyObject;
+}
+
+/**
+ * A function that returns a signed assertion, or a {@link BoundAssertion} for a bound entry.
+ *
+ * @public
+ */
+export type CustomSignedAssertionProvider = (
+  context: AssertionRequestContext,
+) => Promise<string | BoundAssertion> | string | BoundAssertion;
+
+/**
+ * A signed assertion supplied by code. Give the provider inline with
+ * {@link CustomSignedAssertionCredentialDescription.getAssertion}, or by name with
+ * {@link CustomSignedAssertionCredentialDescription.customSignedAssertionProviderName} and
+ * {@link BoundClientCredentialOptions.customSignedAssertionProviders} (the shape an `appsettings.json`
+ * can express). Bound only when the provider returns a binding certificate.
+ *
+ * @public
+ */
+export interface CustomSignedAssertionCredentialDescription extends CredentialDescriptionBase {
+  sourceType: "CustomSignedAssertion";
+  /** The provider, inline. */
+  getAssertion?: CustomSignedAssertionProvider;
+  /** The name of a provider registered in {@link BoundClientCredentialOptions.customSignedAssertionProviders}. */
+  customSignedAssertionProviderName?: string;
+  /** Free-form data for the named provider; kept for configuration compatibility. */
+  customSignedAssertionProviderData?: Record<string, unknown>;
+}
+
+/**
+ * One entry of the ordered credential list: Microsoft.Identity.Web's `CredentialDescription` in
+ * camelCase, discriminated by `sourceType`.
+ *
+ * @public
+ */
+export type CredentialDescription =
+  | CertificateCredentialDescription
+  | PathCredentialDescription
+  | Base64EncodedCredentialDescription
+  | KeyVaultCredentialDescription
+  | StoreWithThumbprintCredentialDescription
+  | StoreWithDistinguishedNameCredentialDescription
+  | StoreWithSubjectNameCredentialDescription
+  | ClientSecretCredentialDescription
+  | SignedAssertionFromManagedIdentityCredentialDescription
+  | SignedAssertionFilePathCredentialDescription
+  | CustomSignedAssertionCredentialDescription;
+
+/**
+ * Context handed to an {@link AttestationProvider}.
+ *
+ * @public
+ */
+export interface AttestationContext {
+  /** The attestation endpoint IMDS named in its platform metadata. */
+  attestationEndpoint: string;
+  /** The managed identity's client ID. */
+  clientId: string;
+  /** The public key of the binding key pair, as SPKI PEM. */
+  publicKeyPem: string;
+  /** Cancels the provider's work. */
+  abortSignal?: AbortSignal;
+}
+
+/**
+ * Supplies the `attestation_token` that IMDS v2 asks for on platforms that attest the binding key.
+ *
+ * @public
+ */
+export type AttestationProvider = (context: AttestationContext) => Promise<string>;
+
+/**
+ * TLS settings for every connection the credential makes.
+ *
+ * @public
+ */
+export interface BoundClientCredentialTlsOptions {
+  /**
+   * Extra certificate authorities (PEM) to trust besides the system ones: a private cloud, a TLS
+   * inspecting proxy, or the local emulator. Verification is never turned off.
+   */
+  ca?: string | readonly string[];
+}
+
+/**
+ * Logging settings, as `@azure/identity` names them.
+ *
+ * @public
+ */
+export interface BoundClientCredentialLoggingOptions {
+  /** Log the tenant, client and object IDs of the tokens obtained. Default `false`. */
+  allowLoggingAccountIdentifiers?: boolean;
+  /** Forward msal-node's messages that may contain personal data. Default `false`. */
+  enableUnsafeSupportLogging?: boolean;
+}
+
+/**
+ * Options of {@link BoundClientCredential}.
+ *
+ * @public
+ */
+export interface BoundClientCredentialOptions {
+  /** The directory (tenant) ID, a GUID or a domain such as `contoso.onmicrosoft.com`. */
+  tenantId: string;
+  /** The application (client) ID. */
+  clientId: string;
+  /** The ordered list of credentials; the first that works serves. */
+  clientCredentials: readonly CredentialDescription[];
+  /**
+   * The Entra login host. Default `https://login.microsoftonline.com`, or `AZURE_AUTHORITY_HOST`
+   * when set.
+   */
+  authorityHost?: string;
+  /**
+   * The host of the mutual TLS token endpoint. Derived from
+   * {@link BoundClientCredentialOptions.authorityHost} when omitted (`login.*` → `mtlsauth.*`).
+   */
+  mtlsAuthorityHost?: string;
+  /**
+   * An Azure region name (for example `westus2`) to use regional token endpoints, or
+   * `"TryAutoDetect"` to detect it from `REGION_NAME` or the instance metadata service.
+   */
+  azureRegion?: string;
+  /**
+   * The instance metadata service base URL. Default `http://169.254.169.254`, or
+   * `AZURE_POD_IDENTITY_AUTHORITY_HOST` when set.
+   */
+  imdsEndpoint?: string;
+  /** Tenants besides {@link BoundClientCredentialOptions.tenantId} that `getToken` may ask for; `"*"` allows any. */
+  additionallyAllowedTenants?: readonly string[];
+  /** Send the certificate chain (`x5c`) in client assertions, for subject name and issuer authentication. */
+  sendCertificateChain?: boolean;
+  /** Client capabilities to announce, such as `"cp1"` for continuous access evaluation. */
+  clientCapabilities?: readonly string[];
+  /** TLS settings. */
+  tls?: BoundClientCredentialTlsOptions;
+  /** Logging settings. */
+  loggingOptions?: BoundClientCredentialLoggingOptions;
+  /** The credential that reads Key Vault for `KeyVault` entries that name none of their own. */
+  keyVaultCredential?: TokenCredential;
+  /** Named providers for `CustomSignedAssertion` entries. */
+  customSignedAssertionProviders?: Readonly<Record<string, CustomSignedAssertionProvider>>;
+  /** Supplies an attestation token for IMDS v2 where the platform requires one. */
+  attestationProvider?: AttestationProvider;
+}
+
+/**
+ * What {@link BoundClientCredential.getToken} returns: a Bearer token with the time it should be
+ * refreshed.
+ *
+ * @public
+ */
+export type BoundAccessToken = AccessToken & { tokenType: "Bearer"; refreshAfterTimestamp: number };
+
+/**
+ * A PEM certificate (with its private key) given as text, as `@azure/identity` accepts it.
+ *
+ * @public
+ */
+export interface ClientCertificatePEMCertificate {
+  /** PEM text holding the certificate (and chain) and the private key. */
+  certificate: string;
+  /** Password of an encrypted private key. */
+  certificatePassword?: string;
+}
+
+/**
+ * A certificate file path, as `@azure/identity` accepts it; PFX/P12 files are accepted too.
+ *
+ * @public
+ */
+export interface ClientCertificatePEMCertificatePath {
+  /** Path of a PEM file holding certificate and private key, or of a PFX/P12 file. */
+  certificatePath: string;
+  /** Password of the PFX or of an encrypted private key. */
+  certificatePassword?: string;
+}
+
+/**
+ * Options of the drop-in constructor that mirrors `ClientCertificateCredential`.
+ *
+ * @public
+ */
+export interface BoundClientCertificateCredentialOptions
+  extends Omit<BoundClientCredentialOptions, "tenantId" | "clientId" | "clientCredentials"> {
+  /** Obtain tokens over mutual TLS with this certificate. Default `false`. */
+  useBoundCredential?: boolean;
+  /**
+   * Accepted for compatibility with `ClientCertificateCredentialOptions`: this credential never
+   * calls instance discovery for a host it is configured with, so the value changes nothing.
+   */
+  disableInstanceDiscovery?: boolean;
+}

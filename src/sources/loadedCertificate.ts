@@ -1,0 +1,92 @@
+import { createHash, type KeyObject, X509Certificate } from "node:crypto";
+import { inspect } from "node:util";
+
+/**
+ * A certificate chain with its private key, loaded and validated once. The key lives in `#private`
+ * fields: it never reaches `JSON.stringify`, `util.inspect`, logs or errors. Instances are
+ * immutable snapshots; a rotated certificate is a new instance, so a request that takes its TLS
+ * certificate and its assertion from one instance never mixes two generations.
+ */
+export class LoadedCertificate {
+  /** The leaf certificate. */
+  readonly leaf: X509Certificate;
+  /** Leaf first, then the intermediates that came with it. */
+  readonly chain: readonly X509Certificate[];
+  /** Uppercase hex SHA-1 of the leaf DER (the classic thumbprint). */
+  readonly thumbprintSha1: string;
+  /** Uppercase hex SHA-256 of the leaf DER. */
+  readonly thumbprintSha256: string;
+  /** base64url SHA-1 of the leaf DER: JOSE `x5t`. */
+  readonly x5t: string;
+  /** base64url SHA-256 of the leaf DER: JOSE `x5t#S256` and RFC 8705 `cnf`. */
+  readonly x5tS256: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** `"rsa"` or `"ec"`. */
+  readonly keyType: string;
+  readonly #privateKey: KeyObject;
+  #privateKeyPem: string | undefined;
+
+  /**
+   * @param chain - leaf first; at least one certificate
+   * @param privateKey - the leaf's private key; the caller has checked that it matches
+   */
+  constructor(chain: readonly X509Certificate[], privateKey: KeyObject) {
+    const leaf = chain[0];
+    if (leaf === undefined) throw new TypeError("A certificate chain needs at least one certificate.");
+    this.leaf = leaf;
+    this.chain = Object.freeze([...chain]);
+    this.thumbprintSha1 = createHash("sha1").update(leaf.raw).digest("hex").toUpperCase();
+    this.thumbprintSha256 = createHash("sha256").update(leaf.raw).digest("hex").toUpperCase();
+    this.x5t = createHash("sha1").update(leaf.raw).digest("base64url");
+    this.x5tS256 = createHash("sha256").update(leaf.raw).digest("base64url");
+    this.notBefore = new Date(leaf.validFrom);
+    this.notAfter = new Date(leaf.validTo);
+    this.keyType = privateKey.asymmetricKeyType ?? "unknown";
+    this.#privateKey = privateKey;
+  }
+
+  /** The private key, for signing client assertions. */
+  get privateKey(): KeyObject {
+    return this.#privateKey;
+  }
+
+  /** PKCS#8 PEM of the private key, for the TLS handshake (Node's TLS takes no `KeyObject`). */
+  get privateKeyPem(): string {
+    this.#privateKeyPem ??= this.#privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    return this.#privateKeyPem;
+  }
+
+  /** PEM of the leaf followed by the intermediates. */
+  get certificateChainPem(): string {
+    return this.chain.map((c) => c.toString()).join("");
+  }
+
+  /** Base64 DER of each certificate, leaf first: JOSE `x5c`. */
+  get x5c(): string[] {
+    return this.chain.map((c) => c.raw.toString("base64"));
+  }
+
+  /** Whether `at` (ms since epoch) falls inside the leaf's validity window. */
+  isValidAt(at: number): boolean {
+    return at >= this.notBefore.getTime() && at <= this.notAfter.getTime();
+  }
+
+  toJSON(): Record<string, string> {
+    return this.#describe();
+  }
+
+  [inspect.custom](): string {
+    return `LoadedCertificate ${inspect(this.#describe())}`;
+  }
+
+  #describe(): Record<string, string> {
+    return {
+      subject: this.leaf.subject,
+      issuer: this.leaf.issuer,
+      thumbprintSha256: this.thumbprintSha256,
+      notBefore: this.notBefore.toISOString(),
+      notAfter: this.notAfter.toISOString(),
+    };
+  }
+}

@@ -1,0 +1,65 @@
+import type { AssertionRequestContext } from "../configuration/types.ts";
+import type { LoadedCertificate } from "./loadedCertificate.ts";
+
+/** A client secret kept out of logs, `JSON.stringify` and `util.inspect`. */
+export class SecretValue {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  /** The secret itself; hand it only to the token request body. */
+  reveal(): string {
+    return this.#value;
+  }
+  toJSON(): string {
+    return "[REDACTED]";
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return "SecretValue [REDACTED]";
+  }
+}
+
+/** A signed assertion with the time it stops being usable and, when bound, its certificate. */
+export interface AssertionResult {
+  /** The JWT. Never log it. */
+  readonly assertion: string;
+  /** ms since epoch after which the assertion must not be sent; undefined when unknown. */
+  readonly expiresOnTimestamp: number | undefined;
+  /** For a bound assertion: the certificate to present in the TLS handshake with it. */
+  readonly bindingCertificate: LoadedCertificate | undefined;
+}
+
+/** What a source yields once loaded. */
+export type SourceMaterial =
+  | { readonly kind: "certificate"; readonly certificate: LoadedCertificate }
+  | { readonly kind: "secret"; readonly secret: SecretValue }
+  | {
+      readonly kind: "assertion";
+      /** Returns an assertion for one request; implementations cache and renew as they see fit. */
+      getAssertion(context: AssertionRequestContext): Promise<AssertionResult>;
+    };
+
+/**
+ * A loaded source. `load` is cheap after the first call (material is cached); `reload` drops the
+ * cache and reads again (rotation after a rejection); `hasChanged` is a cheap check (file
+ * mtime/size) that a periodic rotation check can call.
+ */
+export interface CredentialSource {
+  load(signal?: AbortSignal): Promise<SourceMaterial>;
+  reload(signal?: AbortSignal): Promise<SourceMaterial>;
+  hasChanged?(): Promise<boolean>;
+}
+
+/**
+ * Thrown by a source when its material cannot be had here: file missing, wrong password, expired
+ * certificate, Windows store on this platform, IMDS unreachable. The list records `reason` and
+ * moves to the next entry. `reason` names the problem and the fix and never holds a secret.
+ */
+export class SourceUnavailableError extends Error {
+  readonly reason: string;
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(reason, options);
+    this.name = "SourceUnavailableError";
+    this.reason = reason;
+  }
+}
