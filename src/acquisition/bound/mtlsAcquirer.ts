@@ -1,0 +1,108 @@
+import type { NormalizedOptions } from "../../configuration/normalized.ts";
+import type { LoadedCertificate } from "../../sources/loadedCertificate.ts";
+import type { AssertionResult } from "../../sources/types.ts";
+import type { HttpClient } from "../../transport/httpClient.ts";
+import { postTokenRequest, type TokenClientRetryOptions } from "../../transport/tokenClient.ts";
+import { buildClaimsParameter, capabilitiesFor } from "../claims.ts";
+import { signClientAssertion } from "../clientAssertion.ts";
+import type { AcquiredToken, TokenRequest } from "../types.ts";
+
+const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+const JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop";
+
+/** Raised when the mTLS endpoint answers with a token that is not a Bearer token. */
+export class UnexpectedTokenTypeError extends Error {
+  readonly tokenType: string;
+  constructor(tokenType: string, host: string) {
+    super(
+      `The mutual TLS token endpoint ${host} answered with a token of type "${tokenType}" where a Bearer token was asked for; ` +
+        `a certificate-bound (mtls_pop) token cannot be used by Azure SDK clients, so it was refused.`,
+    );
+    this.name = "UnexpectedTokenTypeError";
+    this.tokenType = tokenType;
+  }
+}
+
+/**
+ * Bound acquisition: the client certificate is presented in the TLS handshake to the `mtlsauth`
+ * token endpoint, and the token asked for (and accepted) is a plain Bearer token.
+ */
+export class MtlsAcquirer {
+  readonly #options: NormalizedOptions;
+  readonly #http: HttpClient;
+  readonly #now: () => number;
+  readonly #retry: TokenClientRetryOptions | undefined;
+
+  constructor(options: NormalizedOptions, http: HttpClient, now: () => number, retry?: TokenClientRetryOptions) {
+    this.#options = options;
+    this.#http = http;
+    this.#now = now;
+    this.#retry = retry;
+  }
+
+  /**
+   * A certificate credential over mTLS: the certificate in the handshake and a `jwt-bearer`
+   * assertion signed by it (with `x5c`, `aud` the mTLS token URL), as shipping MSAL.NET sends them.
+   */
+  async withCertificate(certificate: LoadedCertificate, request: TokenRequest, tokenEndpoint: string): Promise<AcquiredToken> {
+    const assertion = await signClientAssertion({
+      certificate,
+      clientId: this.#options.clientId,
+      audience: tokenEndpoint,
+      includeX5c: true,
+      now: this.#now(),
+    });
+    return this.#post(tokenEndpoint, certificate, request, {
+      client_assertion_type: JWT_BEARER,
+      client_assertion: assertion,
+    });
+  }
+
+  /**
+   * A bound assertion (a managed identity's leg-1 token, or a custom provider's): its binding
+   * certificate in the handshake and the assertion as `jwt-pop`. Both come from one snapshot.
+   */
+  async withBoundAssertion(bound: AssertionResult & { bindingCertificate: LoadedCertificate }, request: TokenRequest, tokenEndpoint: string): Promise<AcquiredToken> {
+    return this.#post(tokenEndpoint, bound.bindingCertificate, request, {
+      client_assertion_type: JWT_POP,
+      client_assertion: bound.assertion,
+    });
+  }
+
+  async #post(
+    url: string,
+    certificate: LoadedCertificate,
+    request: TokenRequest,
+    credential: Record<string, string>,
+  ): Promise<AcquiredToken> {
+    const claims = buildClaimsParameter(request.claims, capabilitiesFor(this.#options.clientCapabilities, request.enableCae));
+    const form: Record<string, string> = {
+      client_id: this.#options.clientId,
+      grant_type: "client_credentials",
+      scope: request.scopes.join(" "),
+      client_info: "2",
+      ...credential,
+      ...(claims === undefined ? {} : { claims }),
+    };
+    const started = this.#now();
+    const response = await postTokenRequest(this.#http, {
+      url,
+      form,
+      clientCertificate: certificate,
+      sendChain: this.#options.sendCertificateChain,
+      correlationId: request.correlationId,
+      signal: request.signal,
+      ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }),
+      ...(this.#retry === undefined ? {} : { retry: this.#retry }),
+    });
+    if (response.tokenType.toLowerCase() !== "bearer") {
+      throw new UnexpectedTokenTypeError(response.tokenType, new URL(url).host);
+    }
+    return {
+      accessToken: response.accessToken,
+      expiresOnTimestamp: started + response.expiresInSeconds * 1000,
+      refreshInSeconds: response.refreshInSeconds,
+      tokenEndpoint: url,
+    };
+  }
+}

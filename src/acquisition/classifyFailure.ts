@@ -1,0 +1,101 @@
+import type { NormalizedEntry } from "../configuration/normalized.ts";
+import { SourceUnavailableError } from "../sources/types.ts";
+import { EntraError } from "../transport/entraError.ts";
+import { TransportError } from "../transport/errors.ts";
+import { AADSTS_RULES } from "./aadstsCodes.ts";
+import { UnexpectedTokenTypeError } from "./bound/mtlsAcquirer.ts";
+import type { EntryFailure, EntryOutcome } from "./entryOutcome.ts";
+
+/** The Entra-facing facts of an error, whichever library raised it. */
+interface ServiceFailure {
+  readonly status: number | undefined;
+  readonly error: string;
+  readonly aadsts: number | undefined;
+  readonly description: string;
+}
+
+/**
+ * Decides what a failure of `entry` means for the ordered list (DESIGN.md §4). Errors are read by
+ * class for our own and by `name`/fields for msal-node's, never by message text alone.
+ */
+export function classifyFailure(entry: NormalizedEntry, error: unknown): EntryFailure {
+  if (error instanceof SourceUnavailableError) {
+    return failure("unavailable", error.reason, error);
+  }
+  if (error instanceof TransportError) return classifyTransport(entry, error);
+  if (error instanceof UnexpectedTokenTypeError) return failure("stop", error.message, error);
+  const service = error instanceof EntraError ? fromEntraError(error) : fromMsalError(error);
+  if (service !== undefined) return classifyService(service, error);
+  if (isAbort(error)) return failure("stop", "the request was aborted.", error);
+  const message = error instanceof Error ? error.message : String(error);
+  return failure("stop", message, error);
+}
+
+function classifyTransport(entry: NormalizedEntry, error: TransportError): EntryFailure {
+  const what = error.message;
+  if (error.kind === "aborted") return failure("stop", "the request was aborted.", error);
+  if (entry.bound && (error.kind === "connect" || error.kind === "tls" || error.kind === "reset")) {
+    // A managed identity's binding certificate may have been revoked under us: re-mint it once.
+    const outcome: EntryOutcome =
+      entry.description.sourceType === "SignedAssertionFromManagedIdentity" && error.kind !== "connect" ? "rejected" : "unavailable";
+    return failure(outcome, `the mutual TLS token endpoint could not be used: ${what}`, error);
+  }
+  return failure("stop", what, error);
+}
+
+function classifyService(service: ServiceFailure, error: unknown): EntryFailure {
+  const code = service.aadsts;
+  const rule = code === undefined ? undefined : AADSTS_RULES.get(code);
+  const label = code === undefined ? service.error : `AADSTS${code}`;
+  const description = firstLine(service.description);
+  const reason = (remedy: string | undefined): string =>
+    `${label}${service.status === undefined ? "" : ` (HTTP ${service.status})`}: ${description}${remedy === undefined ? "" : ` ${remedy}`}`;
+  if (rule !== undefined) {
+    return failure(rule.outcome, reason(rule.remedy), error, service);
+  }
+  if (service.status !== undefined && (service.status >= 500 || service.status === 429)) {
+    return failure("stop", reason("Entra ID is failing or throttling; try again later."), error, service);
+  }
+  if (service.error === "invalid_client" || service.error === "unauthorized_client") {
+    return failure("rejected", reason(undefined), error, service);
+  }
+  return failure("stop", reason(undefined), error, service);
+}
+
+function fromEntraError(error: EntraError): ServiceFailure {
+  return { status: error.status, error: error.error, aadsts: error.aadsts, description: error.description };
+}
+
+/** msal-node's `ServerError` carries `errorCode`, `errorMessage`, `errorNo` and `status`. */
+function fromMsalError(error: unknown): ServiceFailure | undefined {
+  if (!(error instanceof Error) || error.name !== "ServerError") return undefined;
+  const fields = error as Error & { errorCode?: unknown; errorMessage?: unknown; errorNo?: unknown; status?: unknown };
+  const message = typeof fields.errorMessage === "string" ? fields.errorMessage : error.message;
+  const fromNo = typeof fields.errorNo === "string" && /^\d+$/.test(fields.errorNo) ? Number(fields.errorNo) : undefined;
+  const fromText = /AADSTS(\d+)/.exec(message)?.[1];
+  return {
+    status: typeof fields.status === "number" ? fields.status : undefined,
+    error: typeof fields.errorCode === "string" ? fields.errorCode : "server_error",
+    aadsts: fromNo ?? (fromText === undefined ? undefined : Number(fromText)),
+    description: message,
+  };
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
+}
+
+function firstLine(text: string): string {
+  const line = text.split(/\r?\n/)[0] ?? "";
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+function failure(outcome: EntryOutcome, reason: string, error: unknown, service?: ServiceFailure): EntryFailure {
+  return {
+    outcome,
+    reason: /[.!?]$/.test(reason.trim()) ? reason.trim() : `${reason.trim()}.`,
+    statusCode: service?.status,
+    aadsts: service?.aadsts,
+    error,
+  };
+}

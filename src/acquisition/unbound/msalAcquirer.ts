@@ -1,0 +1,145 @@
+import {
+  ConfidentialClientApplication,
+  LogLevel,
+  type AuthenticationResult,
+  type Configuration,
+  type INetworkModule,
+} from "@azure/msal-node";
+import type { NormalizedEntry, NormalizedOptions } from "../../configuration/normalized.ts";
+import type { CredentialLogger } from "../../logging.ts";
+import type { SourceMaterial } from "../../sources/types.ts";
+import { capabilitiesFor } from "../claims.ts";
+import type { AcquiredToken, TokenRequest } from "../types.ts";
+import { authorityMetadataFor } from "./authorityMetadata.ts";
+import { runInRequestScope, type RequestScope } from "./requestScope.ts";
+
+/** Raised when msal-node answers without an access token or expiry (should not happen). */
+export class MsalResultError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MsalResultError";
+  }
+}
+
+/**
+ * Unbound acquisition through msal-node's `ConfidentialClientApplication`: one application per
+ * entry, material generation, tenant and CAE setting. msal-node's own token cache is emptied after
+ * every request: the credential's cache is the single source of truth.
+ */
+export class MsalAcquirer {
+  readonly #options: NormalizedOptions;
+  readonly #networkClient: INetworkModule;
+  readonly #logger: CredentialLogger;
+  readonly #apps = new Map<string, { material: SourceMaterial; app: ConfidentialClientApplication }>();
+
+  constructor(options: NormalizedOptions, networkClient: INetworkModule, logger: CredentialLogger) {
+    this.#options = options;
+    this.#networkClient = networkClient;
+    this.#logger = logger;
+  }
+
+  /**
+   * Obtains a token for `request` with `material` of `entry`.
+   *
+   * @param region - the resolved Azure region, if any
+   * @throws our transport's error when the request failed on the wire, otherwise msal-node's error
+   */
+  async acquire(
+    entry: NormalizedEntry,
+    material: SourceMaterial,
+    request: TokenRequest,
+    region: string | undefined,
+  ): Promise<AcquiredToken> {
+    const app = this.#appFor(entry, material, request);
+    const scope: RequestScope = { signal: request.signal, timeoutMs: request.timeoutMs, failure: undefined };
+    let result: AuthenticationResult | null;
+    try {
+      result = await runInRequestScope(scope, () =>
+        app.acquireTokenByClientCredential({
+          scopes: [...request.scopes],
+          correlationId: request.correlationId,
+          skipCache: true,
+          ...(request.claims === undefined ? {} : { claims: request.claims }),
+          ...(region === undefined ? {} : { azureRegion: region }),
+        }),
+      );
+    } catch (error) {
+      throw scope.failure ?? error;
+    } finally {
+      // msal keeps tokens and throttling records of its own; ours is the only cache that decides.
+      app.clearCache();
+    }
+    if (result === null || result.accessToken === "" || result.expiresOn === null) {
+      throw new MsalResultError("msal-node returned no access token or no expiry.");
+    }
+    const refreshOn = result.refreshOn?.getTime();
+    const now = Date.now();
+    return {
+      accessToken: result.accessToken,
+      expiresOnTimestamp: result.expiresOn.getTime(),
+      refreshInSeconds: refreshOn === undefined ? undefined : Math.max(0, Math.floor((refreshOn - now) / 1000)),
+      tokenEndpoint: `${this.#options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+    };
+  }
+
+  #appFor(entry: NormalizedEntry, material: SourceMaterial, request: TokenRequest): ConfidentialClientApplication {
+    const key = `${entry.index}|${request.tenantId}|${request.enableCae ? "cae" : "-"}`;
+    const existing = this.#apps.get(key);
+    if (existing !== undefined && existing.material === material) return existing.app;
+    const app = new ConfidentialClientApplication(this.#configuration(material, request));
+    this.#apps.set(key, { material, app });
+    return app;
+  }
+
+  #configuration(material: SourceMaterial, request: TokenRequest): Configuration {
+    const options = this.#options;
+    const metadata = authorityMetadataFor(options.authorityHost, request.tenantId);
+    const capabilities = capabilitiesFor(options.clientCapabilities, request.enableCae);
+    const credential: Pick<NonNullable<Configuration["auth"]>, "clientSecret" | "clientCertificate" | "clientAssertion"> =
+      material.kind === "secret"
+        ? { clientSecret: material.secret.reveal() }
+        : material.kind === "certificate"
+          ? {
+              clientCertificate: {
+                thumbprintSha256: material.certificate.thumbprintSha256,
+                privateKey: material.certificate.privateKeyPem,
+                ...(options.sendCertificateChain ? { x5c: material.certificate.certificateChainPem } : {}),
+              },
+            }
+          : {
+              clientAssertion: async (config) =>
+                (
+                  await material.getAssertion({
+                    clientId: config.clientId,
+                    tokenEndpoint: config.tokenEndpoint ?? `${options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+                    tenantId: request.tenantId,
+                    bound: false,
+                    abortSignal: request.signal,
+                  })
+                ).assertion,
+            };
+    const logger = this.#logger;
+    return {
+      auth: {
+        clientId: options.clientId,
+        authority: `${options.authorityHost}/${request.tenantId}`,
+        ...metadata,
+        ...(capabilities.length === 0 ? {} : { clientCapabilities: [...capabilities] }),
+        ...credential,
+      },
+      system: {
+        networkClient: this.#networkClient,
+        loggerOptions: {
+          piiLoggingEnabled: options.enableUnsafeSupportLogging,
+          logLevel: LogLevel.Info,
+          loggerCallback: (level, message, containsPii) => {
+            if (containsPii && !options.enableUnsafeSupportLogging) return;
+            if (level === LogLevel.Error) logger.error(`msal-node: ${message}`);
+            else if (level === LogLevel.Warning) logger.warning(`msal-node: ${message}`);
+            else logger.verbose(`msal-node: ${message}`);
+          },
+        },
+      },
+    };
+  }
+}

@@ -1,0 +1,371 @@
+import { randomUUID } from "node:crypto";
+import type { GetTokenOptions, TokenCredential } from "@azure/core-auth";
+import { CredentialList, type ServedToken } from "./acquisition/credentialList.ts";
+import { MtlsAcquirer } from "./acquisition/bound/mtlsAcquirer.ts";
+import { SourceEntry, type SourceEntryContext } from "./acquisition/sourceEntry.ts";
+import type { TokenRequest } from "./acquisition/types.ts";
+import { MsalAcquirer } from "./acquisition/unbound/msalAcquirer.ts";
+import { ScopedNetworkClient } from "./acquisition/unbound/requestScope.ts";
+import { cacheKey, refreshAfter, TokenCache, type CacheOutcome } from "./cache/tokenCache.ts";
+import { MemoryTokenStore } from "./cache/tokenStore.ts";
+import { optionsFromDropInArguments } from "./configuration/dropIn.ts";
+import { optionsFromConfiguration } from "./configuration/fromConfiguration.ts";
+import { optionsFromEnvironment } from "./configuration/fromEnvironment.ts";
+import type { NormalizedEntry, NormalizedOptions } from "./configuration/normalized.ts";
+import type {
+  BoundAccessToken,
+  BoundClientCertificateCredentialOptions,
+  BoundClientCredentialOptions,
+  ClientCertificatePEMCertificate,
+  ClientCertificatePEMCertificatePath,
+} from "./configuration/types.ts";
+import { normalizeOptions } from "./configuration/validate.ts";
+import { BoundCredentialConfigurationError, CredentialUnavailableError } from "./errors.ts";
+import { credentialLogger, type CredentialLogger } from "./logging.ts";
+import { createBoundManagedIdentitySource } from "./sources/boundManagedIdentitySource.ts";
+import { createSource } from "./sources/index.ts";
+import type { CredentialSource } from "./sources/types.ts";
+import { tracingClient } from "./tracing.ts";
+import { mtlsAuthorityHostFor, tokenEndpointFor } from "./transport/endpoints.ts";
+import { HttpClient } from "./transport/httpClient.ts";
+import { createMsalNetworkClient } from "./transport/msalNetworkClient.ts";
+import { resolveRegion } from "./transport/region.ts";
+import type { TokenClientRetryOptions } from "./transport/tokenClient.ts";
+
+/**
+ * Seams for tests: a clock, an environment, and the retry sleeps. Not part of the public API.
+ * @internal
+ */
+export interface InternalHooks {
+  now?: () => number;
+  env?: Readonly<Record<string, string | undefined>>;
+  retry?: TokenClientRetryOptions;
+}
+
+let pendingHooks: InternalHooks | undefined;
+
+/**
+ * Constructs a credential with test seams. `create` must construct synchronously.
+ * @internal
+ */
+export function withInternalHooks<T>(hooks: InternalHooks, create: () => T): T {
+  pendingHooks = hooks;
+  try {
+    return create();
+  } finally {
+    pendingHooks = undefined;
+  }
+}
+
+/** Details of the last token served, for the CLI and for logs. */
+export interface TokenProvenance {
+  /** The entry that served, such as `clientCredentials[0] (Path /certs/app.pfx, bound)`. */
+  readonly entryId: string;
+  /** Whether the entry is bound (the token was obtained over mutual TLS). */
+  readonly bound: boolean;
+  /** The token endpoint that issued the token. */
+  readonly tokenEndpoint: string;
+  /** How the cache answered. */
+  readonly cache: CacheOutcome;
+}
+
+const logger = credentialLogger("BoundClientCredential");
+
+/**
+ * A `TokenCredential` for Microsoft Entra ID that walks an ordered list of client credentials
+ * (Microsoft.Identity.Web's `ClientCredentials`): the first entry that can obtain a token serves.
+ * Entries flagged `useBoundCredential` obtain their token over mutual TLS — a certificate, or a
+ * managed identity's IMDS-issued binding certificate, presented in the TLS handshake to Entra's
+ * `mtlsauth` endpoint. The token handed back is always a plain Bearer token, so every Azure SDK
+ * client works unchanged.
+ *
+ * | an entry's failure | for example | what happens |
+ * | --- | --- | --- |
+ * | unavailable | file missing, wrong PFX password, expired certificate, no IMDS v2, mTLS host unreachable | benched for a cool-down; next entry |
+ * | rejected by Entra | AADSTS700027, 7000215, 500181 | reloaded once (rotation) and retried; then benched; next entry |
+ * | request error | invalid scope, unknown app or tenant, Entra 5xx/429, aborted | the call fails; no other entry would help |
+ *
+ * When no entry served, the error is a `CredentialUnavailableError` if every entry was unavailable
+ * (a `ChainedTokenCredential` moves on) and an `AuthenticationError` otherwise; its message lists
+ * every entry with its reason.
+ *
+ * @example
+ * ```ts
+ * const credential = new BoundClientCredential({
+ *   tenantId, clientId,
+ *   clientCredentials: [
+ *     { sourceType: "Path", certificateDiskPath: "/certs/app.pfx", certificatePassword, useBoundCredential: true },
+ *     { sourceType: "ClientSecret", clientSecret },
+ *   ],
+ * });
+ * const blobs = new BlobServiceClient(url, credential);
+ * ```
+ *
+ * @public
+ */
+export class BoundClientCredential implements TokenCredential {
+  readonly #options: NormalizedOptions;
+  readonly #now: () => number;
+  readonly #cache: TokenCache;
+  readonly #list: CredentialList;
+  readonly #http: HttpClient;
+  readonly #logger: CredentialLogger;
+  readonly #env: Readonly<Record<string, string | undefined>>;
+  #region: Promise<string | undefined> | undefined;
+  #lastServed: TokenProvenance | undefined;
+
+  /**
+   * Creates a credential from an ordered list of client credentials.
+   *
+   * @param options - tenant, client and the ordered `clientCredentials`
+   * @throws BoundCredentialConfigurationError when the options are wrong; nothing is read or
+   * fetched before the first `getToken`
+   */
+  constructor(options: BoundClientCredentialOptions);
+  /**
+   * Creates a credential with one certificate, as `ClientCertificateCredential` does.
+   *
+   * @param tenantId - the directory (tenant) ID
+   * @param clientId - the application (client) ID
+   * @param certificatePath - a PEM file with certificate and key, or a PFX/P12 file
+   * @param options - `useBoundCredential: true` obtains tokens over mutual TLS
+   */
+  constructor(tenantId: string, clientId: string, certificatePath: string, options?: BoundClientCertificateCredentialOptions);
+  /**
+   * Creates a credential with one certificate, as `ClientCertificateCredential` does.
+   *
+   * @param tenantId - the directory (tenant) ID
+   * @param clientId - the application (client) ID
+   * @param configuration - PEM text, or the path of a PEM or PFX file, with an optional password
+   * @param options - `useBoundCredential: true` obtains tokens over mutual TLS
+   */
+  constructor(
+    tenantId: string,
+    clientId: string,
+    configuration: ClientCertificatePEMCertificate | ClientCertificatePEMCertificatePath,
+    options?: BoundClientCertificateCredentialOptions,
+  );
+  constructor(...args: unknown[]) {
+    const hooks = pendingHooks ?? {};
+    const env = hooks.env ?? process.env;
+    this.#env = env;
+    const input = args.length <= 1 ? args[0] : optionsFromDropInArguments(args[0], args[1], args[2], args[3]);
+    this.#options = normalizeOptions(input, env);
+    this.#now = hooks.now ?? Date.now;
+    this.#logger = logger;
+    this.#http = new HttpClient({ ca: this.#options.tlsCa });
+    this.#cache = new TokenCache(new MemoryTokenStore(this.#now), this.#now);
+    const networkClient = new ScopedNetworkClient(({ signal, timeoutMs }) =>
+      createMsalNetworkClient(this.#http, {
+        ...(signal === undefined ? {} : { signal }),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      }),
+    );
+    const context: SourceEntryContext = {
+      clientId: this.#options.clientId,
+      msal: new MsalAcquirer(this.#options, networkClient, this.#logger),
+      mtls: new MtlsAcquirer(this.#options, this.#http, this.#now, hooks.retry),
+      now: this.#now,
+      logger: this.#logger,
+      mtlsTokenEndpoint: (tenantId, signal) => this.#mtlsTokenEndpoint(tenantId, signal),
+      region: (signal) => this.#resolvedRegion(signal),
+      retireCertificate: (certificate) => this.#http.retireCertificate(certificate.thumbprintSha256),
+    };
+    const sourceContext = { options: this.#options, now: this.#now, env };
+    const entries = this.#options.entries.map(
+      (entry) => new SourceEntry(entry, this.#sourceFor(entry, sourceContext), context),
+    );
+    this.#list = new CredentialList(entries, this.#now, this.#logger);
+  }
+
+  /**
+   * Creates a credential from a Microsoft.Identity.Web configuration section (`AzureAd` of an
+   * `appsettings.json`, parsed), with keys in PascalCase or camelCase.
+   *
+   * @param section - the parsed section, or a whole parsed `appsettings.json` with an `AzureAd` key
+   * @param overrides - options to set or replace, such as `tls` or `customSignedAssertionProviders`
+   * @throws BoundCredentialConfigurationError naming the key that is wrong
+   */
+  static fromConfiguration(section: unknown, overrides?: Partial<BoundClientCredentialOptions>): BoundClientCredential {
+    return new BoundClientCredential(optionsFromConfiguration(section, overrides));
+  }
+
+  /**
+   * Creates a credential from the `AZURE_*` environment variables that `@azure/identity` reads
+   * (certificate, federated token file, secret), plus `BOUND_CLIENT_CREDENTIAL_USE_BOUND=true` to
+   * obtain tokens with the certificate over mutual TLS.
+   *
+   * @param env - the variables; `process.env` by default
+   * @throws BoundCredentialConfigurationError naming the variables that are missing
+   */
+  static fromEnvironment(env: Readonly<Record<string, string | undefined>> = process.env): BoundClientCredential {
+    return withInternalHooks({ env }, () => new BoundClientCredential(optionsFromEnvironment(env)));
+  }
+
+  /**
+   * Obtains an access token for `scopes`, from the cache while it is fresh.
+   *
+   * @param scopes - one resource's `.default` scope, such as `https://storage.azure.com/.default`
+   * @param options - `tenantId` (allowed by `additionallyAllowedTenants`), `claims`, `enableCae`,
+   * `abortSignal`, `requestOptions.timeout` and `tracingOptions` are honoured;
+   * `proofOfPossessionOptions` is refused
+   * @returns a Bearer token with `expiresOnTimestamp` and `refreshAfterTimestamp`
+   * @throws CredentialUnavailableError when every entry was unavailable
+   * @throws AuthenticationError when Entra refused, or the request itself failed
+   */
+  async getToken(scopes: string | string[], options: GetTokenOptions = {}): Promise<BoundAccessToken> {
+    return tracingClient.withSpan("BoundClientCredential.getToken", options, (updated) => this.#getToken(scopes, updated));
+  }
+
+  /** Which entry served the last token, and from where. Undefined before the first token. */
+  get lastServed(): TokenProvenance | undefined {
+    return this.#lastServed;
+  }
+
+  /** Closes the TLS connections this credential keeps open. It can still be used afterwards. */
+  async close(): Promise<void> {
+    await this.#http.close();
+  }
+
+  toJSON(): Record<string, unknown> {
+    return this.#describe();
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `BoundClientCredential ${JSON.stringify(this.#describe())}`;
+  }
+
+  #describe(): Record<string, unknown> {
+    return {
+      tenantId: this.#options.tenantId,
+      clientId: this.#options.clientId,
+      authorityHost: this.#options.authorityHost,
+      clientCredentials: this.#options.entries.map((e) => e.id),
+    };
+  }
+
+  async #getToken(scopes: string | string[], options: GetTokenOptions): Promise<BoundAccessToken> {
+    if (options.proofOfPossessionOptions !== undefined) {
+      throw new BoundCredentialConfigurationError(
+        "BCC_UNSUPPORTED_REQUEST_OPTION",
+        "getTokenOptions.proofOfPossessionOptions",
+        "Signed HTTP request (PoP) tokens are not supported.",
+        "This credential returns Bearer tokens; remove proofOfPossessionOptions or use a credential that supports PoP.",
+      );
+    }
+    const scopeList = normalizeScopes(scopes);
+    const tenantId = this.#resolveTenant(options.tenantId);
+    const enableCae = options.enableCae === true;
+    const claims = options.claims === undefined || options.claims === "" ? undefined : options.claims;
+    const key = cacheKey({ tenantId, scopes: scopeList, enableCae });
+    const signal = toAbortSignal(options.abortSignal);
+    let served: ServedToken | undefined;
+    let outcome: CacheOutcome = "hit";
+    const token = await this.#cache.getOrAcquire(
+      key,
+      async (flightSignal) => {
+        const request: TokenRequest = {
+          scopes: scopeList,
+          tenantId,
+          claims,
+          enableCae,
+          signal: flightSignal,
+          timeoutMs: options.requestOptions?.timeout,
+          correlationId: randomUUID(),
+        };
+        served = await this.#list.acquire(request);
+        const now = this.#now();
+        return {
+          token: served.token.accessToken,
+          expiresOnTimestamp: served.token.expiresOnTimestamp,
+          refreshAfterTimestamp: refreshAfter(now, served.token.expiresOnTimestamp, served.token.refreshInSeconds),
+        };
+      },
+      {
+        bypassRead: claims !== undefined,
+        signal,
+        onRefreshFailure: (error) =>
+          this.#logger.warning(
+            `getToken() => refreshing the token for ${scopeList.join(", ")} failed; serving the cached token, which is still valid. ${
+              error instanceof Error ? error.message : String(error)
+            }`,
+          ),
+        onOutcome: (o) => {
+          outcome = o;
+        },
+      },
+    );
+    if (served !== undefined) {
+      const entry: NormalizedEntry = served.entry;
+      this.#lastServed = { entryId: entry.id, bound: entry.bound, tokenEndpoint: served.token.tokenEndpoint, cache: outcome };
+      this.#logger.info(`getToken() => SUCCESS. Scopes: ${scopeList.join(", ")}. Served by ${entry.id} from ${new URL(served.token.tokenEndpoint).host}.`);
+    }
+    return {
+      token: token.token,
+      expiresOnTimestamp: token.expiresOnTimestamp,
+      refreshAfterTimestamp: token.refreshAfterTimestamp,
+      tokenType: "Bearer",
+    };
+  }
+
+  #resolveTenant(requested: string | undefined): string {
+    const configured = this.#options.tenantId;
+    if (requested === undefined || requested === "" || requested === configured) return configured;
+    if (this.#env["AZURE_IDENTITY_DISABLE_MULTITENANTAUTH"]) return configured;
+    const allowed = this.#options.additionallyAllowedTenants;
+    if (allowed.includes("*") || allowed.some((t) => t.localeCompare(requested, undefined, { sensitivity: "accent" }) === 0)) {
+      if (!/^[0-9a-zA-Z-.]+$/.test(requested)) {
+        throw new CredentialUnavailableError(`The requested tenant "${requested}" is not a valid tenant ID or domain.`);
+      }
+      return requested;
+    }
+    throw new CredentialUnavailableError(
+      `The current credential is not configured to acquire tokens for tenant ${requested}. To enable acquiring tokens for this tenant add it to the AdditionallyAllowedTenants on the credential options, or add "*" to AdditionallyAllowedTenants to allow acquiring tokens for any tenant.`,
+    );
+  }
+
+  #sourceFor(entry: NormalizedEntry, context: Parameters<typeof createSource>[1]): CredentialSource {
+    if (entry.bound && entry.description.sourceType === "SignedAssertionFromManagedIdentity") {
+      return createBoundManagedIdentitySource(entry, { ...context, http: this.#http });
+    }
+    return createSource(entry, context);
+  }
+
+  #resolvedRegion(signal: AbortSignal): Promise<string | undefined> {
+    void signal;
+    this.#region ??= resolveRegion(this.#options.azureRegion, this.#env, {
+      http: this.#http,
+      endpoint: this.#options.imdsEndpoint,
+    });
+    return this.#region;
+  }
+
+  async #mtlsTokenEndpoint(tenantId: string, signal: AbortSignal): Promise<string> {
+    const explicit = this.#options.mtlsAuthorityHost;
+    const authority = explicit ?? mtlsAuthorityHostFor(this.#options.authorityHost, await this.#resolvedRegion(signal));
+    return tokenEndpointFor(authority, tenantId);
+  }
+}
+
+function normalizeScopes(scopes: string | string[]): string[] {
+  const list = Array.isArray(scopes) ? scopes : [scopes];
+  if (list.length === 0 || list.some((s) => typeof s !== "string" || s.trim() === "")) {
+    throw new BoundCredentialConfigurationError(
+      "BCC_INVALID_VALUE",
+      "scopes",
+      "getToken needs at least one non-empty scope.",
+      "Pass the resource's default scope, such as https://storage.azure.com/.default.",
+    );
+  }
+  return list.map((s) => s.trim());
+}
+
+/** GetTokenOptions carries an `AbortSignalLike`; undici and our cache need a real `AbortSignal`. */
+function toAbortSignal(signal: GetTokenOptions["abortSignal"]): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (signal instanceof AbortSignal) return signal;
+  const controller = new AbortController();
+  if (signal.aborted) controller.abort();
+  else signal.addEventListener("abort", () => controller.abort(), { once: true });
+  return controller.signal;
+}

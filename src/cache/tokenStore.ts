@@ -1,0 +1,54 @@
+/** A token as the cache keeps it. */
+export interface CachedToken {
+  /** The access token. Never log it. */
+  readonly token: string;
+  /** ms since epoch. */
+  readonly expiresOnTimestamp: number;
+  /** ms since epoch; a refresh is attempted from then on. */
+  readonly refreshAfterTimestamp: number;
+}
+
+/**
+ * Where tokens are kept. The default keeps them in memory; a shared second level (for example
+ * Redis, for fleets of replicas) can implement the same three operations without touching
+ * acquisition.
+ */
+export interface TokenStore {
+  get(key: string): CachedToken | undefined;
+  set(key: string, token: CachedToken): void;
+  evict(key: string): void;
+}
+
+/** The in-memory store: a `Map`, with expired entries pruned as new ones arrive. */
+export class MemoryTokenStore implements TokenStore {
+  readonly #entries = new Map<string, CachedToken>();
+  readonly #now: () => number;
+  #writesSincePrune = 0;
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  get(key: string): CachedToken | undefined {
+    return this.#entries.get(key);
+  }
+
+  set(key: string, token: CachedToken): void {
+    this.#entries.set(key, token);
+    // Amortised pruning keeps a long-lived process with many short-lived scopes from growing.
+    if (++this.#writesSincePrune >= 256) {
+      this.#writesSincePrune = 0;
+      const now = this.#now();
+      for (const [k, t] of this.#entries) if (t.expiresOnTimestamp <= now) this.#entries.delete(k);
+    }
+  }
+
+  evict(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  /** How many tokens are held. */
+  get size(): number {
+    return this.#entries.size;
+  }
+}

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { cacheKey, EXPIRY_MARGIN_MS, refreshAfter, TokenCache } from "../../src/cache/tokenCache.ts";
+import { MemoryTokenStore } from "../../src/cache/tokenStore.ts";
+import type { CachedToken } from "../../src/cache/tokenStore.ts";
+
+const HOUR = 3_600_000;
+
+function fixture(start = 1_000_000_000_000) {
+  let now = start;
+  const clock = { now: () => now, advance: (ms: number) => void (now += ms) };
+  const store = new MemoryTokenStore(clock.now);
+  const cache = new TokenCache(store, clock.now);
+  let calls = 0;
+  const issue = (lifetimeMs = HOUR, refreshInSeconds?: number): CachedToken => {
+    calls++;
+    const expiresOn = clock.now() + lifetimeMs;
+    return { token: `token-${calls}`, expiresOnTimestamp: expiresOn, refreshAfterTimestamp: refreshAfter(clock.now(), expiresOn, refreshInSeconds) };
+  };
+  const options = { bypassRead: false, onRefreshFailure: () => {} };
+  return { clock, store, cache, issue, options, calls: () => calls };
+}
+
+describe("cacheKey", () => {
+  test("ignores the order of scopes and separates tenants and CAE", () => {
+    const a = cacheKey({ tenantId: "t", scopes: ["b", "a"], enableCae: false });
+    assert.equal(a, cacheKey({ tenantId: "t", scopes: ["a", "b"], enableCae: false }));
+    assert.notEqual(a, cacheKey({ tenantId: "u", scopes: ["a", "b"], enableCae: false }));
+    assert.notEqual(a, cacheKey({ tenantId: "t", scopes: ["a", "b"], enableCae: true }));
+  });
+});
+
+describe("refreshAfter", () => {
+  const now = 0;
+  test("uses refresh_in when given", () => {
+    assert.equal(refreshAfter(now, 10 * HOUR, 1800), 1_800_000);
+  });
+  test("uses half-life for lifetimes over two hours", () => {
+    assert.equal(refreshAfter(now, 4 * HOUR, undefined), 2 * HOUR);
+  });
+  test("uses the expiry margin for short lifetimes", () => {
+    assert.equal(refreshAfter(now, HOUR, undefined), HOUR - EXPIRY_MARGIN_MS);
+  });
+  test("never refreshes later than the expiry margin", () => {
+    assert.equal(refreshAfter(now, HOUR, 3599), HOUR - EXPIRY_MARGIN_MS);
+  });
+  test("a token shorter than the margin is due at once", () => {
+    assert.equal(refreshAfter(now, 60_000, undefined), now);
+  });
+});
+
+describe("TokenCache", () => {
+  test("1,000 concurrent callers of one cold key share one acquisition", async () => {
+    const f = fixture();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const acquire = async (): Promise<CachedToken> => {
+      await gate;
+      return f.issue();
+    };
+    const all = Array.from({ length: 1000 }, () => f.cache.getOrAcquire("k", acquire, f.options));
+    release();
+    const tokens = await Promise.all(all);
+    assert.equal(f.calls(), 1);
+    assert.ok(tokens.every((t) => t.token === "token-1"));
+  });
+
+  test("serves from the store until refreshAfter, then refreshes", async () => {
+    const f = fixture();
+    const acquire = async () => f.issue(HOUR, 1800);
+    assert.equal((await f.cache.getOrAcquire("k", acquire, f.options)).token, "token-1");
+    f.clock.advance(1_799_000);
+    assert.equal((await f.cache.getOrAcquire("k", acquire, f.options)).token, "token-1");
+    f.clock.advance(2_000);
+    assert.equal((await f.cache.getOrAcquire("k", acquire, f.options)).token, "token-2");
+    assert.equal(f.calls(), 2);
+  });
+
+  test("a failed refresh serves the still-valid token and reports the failure", async () => {
+    const f = fixture();
+    await f.cache.getOrAcquire("k", async () => f.issue(HOUR, 600), f.options);
+    f.clock.advance(601_000);
+    const failures: unknown[] = [];
+    const token = await f.cache.getOrAcquire("k", async () => { throw new Error("entra down"); }, {
+      bypassRead: false,
+      onRefreshFailure: (e) => failures.push(e),
+    });
+    assert.equal(token.token, "token-1");
+    assert.equal(failures.length, 1);
+  });
+
+  test("never serves a token within five minutes of expiry", async () => {
+    const f = fixture();
+    await f.cache.getOrAcquire("k", async () => f.issue(HOUR, 3000), f.options);
+    f.clock.advance(HOUR - EXPIRY_MARGIN_MS + 1);
+    await assert.rejects(
+      f.cache.getOrAcquire("k", async () => { throw new Error("entra down"); }, f.options),
+      /entra down/,
+    );
+  });
+
+  test("claims bypass the read but the result is stored", async () => {
+    const f = fixture();
+    const acquire = async () => f.issue();
+    await f.cache.getOrAcquire("k", acquire, f.options);
+    const challenged = await f.cache.getOrAcquire("k", acquire, { ...f.options, bypassRead: true });
+    assert.equal(challenged.token, "token-2");
+    assert.equal((await f.cache.getOrAcquire("k", acquire, f.options)).token, "token-2");
+  });
+
+  test("a failed acquisition is not cached and the next caller tries again", async () => {
+    const f = fixture();
+    await assert.rejects(f.cache.getOrAcquire("k", async () => { throw new Error("once"); }, f.options), /once/);
+    assert.equal((await f.cache.getOrAcquire("k", async () => f.issue(), f.options)).token, "token-1");
+  });
+
+  test("an aborted caller is rejected at once; the request goes on for the others", async () => {
+    const f = fixture();
+    let release!: () => void;
+    let requestSignal: AbortSignal | undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const acquire = async (signal: AbortSignal) => {
+      requestSignal = signal;
+      await gate;
+      return f.issue();
+    };
+    const controller = new AbortController();
+    const aborted = f.cache.getOrAcquire("k", acquire, { ...f.options, signal: controller.signal });
+    const patient = f.cache.getOrAcquire("k", acquire, f.options);
+    controller.abort(new Error("caller gave up"));
+    await assert.rejects(aborted, /caller gave up/);
+    assert.equal(requestSignal?.aborted, false);
+    release();
+    assert.equal((await patient).token, "token-1");
+  });
+
+  test("the request is aborted when every caller has gone", async () => {
+    const f = fixture();
+    let requestSignal: AbortSignal | undefined;
+    const acquire = (signal: AbortSignal) =>
+      new Promise<CachedToken>((_, reject) => {
+        requestSignal = signal;
+        signal.addEventListener("abort", () => reject(signal.reason));
+      });
+    const one = new AbortController();
+    const two = new AbortController();
+    const a = f.cache.getOrAcquire("k", acquire, { ...f.options, signal: one.signal });
+    const b = f.cache.getOrAcquire("k", acquire, { ...f.options, signal: two.signal });
+    one.abort(new Error("one"));
+    assert.equal(requestSignal?.aborted, false);
+    two.abort(new Error("two"));
+    assert.equal(requestSignal?.aborted, true);
+    await assert.rejects(a, /one/);
+    await assert.rejects(b, /two/);
+  });
+
+  test("an already-aborted signal rejects without acquiring", async () => {
+    const f = fixture();
+    const controller = new AbortController();
+    controller.abort(new Error("before"));
+    await assert.rejects(f.cache.getOrAcquire("k", async () => f.issue(), { ...f.options, signal: controller.signal }), /before/);
+    assert.equal(f.calls(), 0);
+  });
+
+  test("the memory store prunes expired tokens as it grows", () => {
+    const f = fixture();
+    for (let i = 0; i < 300; i++) f.store.set(`old-${i}`, { token: "x", expiresOnTimestamp: f.clock.now() + 1, refreshAfterTimestamp: 0 });
+    f.clock.advance(10);
+    for (let i = 0; i < 256; i++) f.store.set(`new-${i}`, { token: "x", expiresOnTimestamp: f.clock.now() + HOUR, refreshAfterTimestamp: 0 });
+    assert.ok(f.store.size <= 300, `expected pruning, size ${f.store.size}`);
+  });
+});
