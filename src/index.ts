@@ -28,3 +28,5 @@ export type {
 } from "./configuration/types.ts";
 export { BoundCredentialConfigurationError, type ConfigurationErrorCode } from "./errors.ts";
 export { logger } from "./logging.ts";
+export { BoundClientCredential, type TokenProvenance } from "./boundClientCredential.ts";
+export { USE_BOUND_CREDENTIAL_VARIABLE } from "./configuration/fromEnvironment.ts";

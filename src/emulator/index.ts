@@ -1,1 +1,37 @@
-export {};
+/**
+ * `bound-client-credential/emulator`: a local, strict stand-in for Microsoft Entra ID (login and
+ * mutual TLS hosts), the Azure instance metadata service (IMDS v1 and v2) and Key Vault secrets,
+ * for tests and demos without Azure.
+ *
+ * @packageDocumentation
+ */
+export { startEmulator } from "./emulator.ts";
+export { journalHash } from "./journal.ts";
+export {
+  createCertificateAuthority,
+  type CertificateAuthority,
+  type IssueCertificateOptions,
+  type IssuedCertificate,
+} from "./pki.ts";
+export type {
+  AppCertificate,
+  AppSecret,
+  Emulator,
+  EmulatorHostKind,
+  EmulatorImdsOptions,
+  EmulatorKeyVault,
+  EmulatorOptions,
+  EmulatorRoute,
+  EmulatorStats,
+  FaultSpec,
+  Faults,
+  FederatedAssertionOptions,
+  FederatedCredential,
+  Journal,
+  JournalEntry,
+  KeyVaultSecretOptions,
+  RegisterAppOptions,
+  RegisteredApp,
+  RegisteredManagedIdentity,
+  RegisterManagedIdentityOptions,
+} from "./types.ts";

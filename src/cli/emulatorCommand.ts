@@ -1,0 +1,172 @@
+/**
+ * `bound-credential emulator`: starts the local emulator with a demo app (certificate, secret,
+ * federated trust of the VM's managed identity) and prints what a client needs to use it.
+ */
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { startEmulator } from "../emulator/index.ts";
+import type { CliCommand, CliIo } from "./types.ts";
+
+const HELP = `Usage: bound-credential emulator [options]
+
+Starts a local emulator of Microsoft Entra ID (login and mTLS hosts), IMDS v1/v2 and Key Vault on
+127.0.0.1, registers a demo app and a managed identity, prints the settings to use, and runs until
+interrupted (Ctrl+C).
+
+Options:
+  --port <n>            Base port: login n, mTLS n+1, IMDS n+2, Key Vault n+3 (default: free ports)
+  --ca-file <path>      Where to write the emulator's CA certificate (default: <out-dir>/ca.pem)
+  --out-dir <dir>       Where to write the demo certificate files (default: ./.bound-credential-emulator)
+  --token-lifetime <s>  Access token lifetime in seconds (default: 3599)
+  --tenant-id <id>      The tenant id (default: random)
+  -h, --help            Show this help
+`;
+
+function integerOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || number < min || number > max) {
+    throw new Error(`--${name} must be an integer from ${min} to ${max}, got "${value}".`);
+  }
+  return number;
+}
+
+function writePrivateFile(file: string, content: string | Buffer): void {
+  writeFileSync(file, content, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: "string" },
+        "ca-file": { type: "string" },
+        "out-dir": { type: "string" },
+        "token-lifetime": { type: "string" },
+        "tenant-id": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    io.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help === true) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const basePort = integerOption(values.port, "port", 0, 65_532);
+  const tokenLifetimeSeconds = integerOption(values["token-lifetime"], "token-lifetime", 1, 86_400 * 30);
+  const outDir = path.resolve(values["out-dir"] ?? ".bound-credential-emulator");
+  const caFile = path.resolve(values["ca-file"] ?? path.join(outDir, "ca.pem"));
+  mkdirSync(outDir, { recursive: true });
+  mkdirSync(path.dirname(caFile), { recursive: true });
+
+  const emulator = await startEmulator({
+    ...(values["tenant-id"] === undefined ? {} : { tenantId: values["tenant-id"] }),
+    ...(tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds }),
+    ...(basePort === undefined || basePort === 0
+      ? {}
+      : { ports: { login: basePort, mtls: basePort + 1, imds: basePort + 2, keyVault: basePort + 3 } }),
+  });
+  try {
+    const certificate = await emulator.issueCertificate({ subject: "CN=bound-credential demo app" });
+    const pfxPassword = randomBytes(12).toString("base64url");
+    const clientSecret = randomBytes(24).toString("base64url");
+    const identity = emulator.registerManagedIdentity({ kind: "system" });
+    const app = emulator.registerApp({
+      certificates: [certificate.certificatePem],
+      secrets: [clientSecret],
+      federatedCredentials: [emulator.federatedCredentialFor(identity)],
+    });
+    emulator.keyVault.setCertificate("demo-app-certificate", certificate);
+
+    const pemFile = path.join(outDir, "app-certificate.pem");
+    const pfxFile = path.join(outDir, "app-certificate.pfx");
+    writeFileSync(caFile, emulator.caCertificatePem);
+    writePrivateFile(pemFile, `${certificate.privateKeyPem}${certificate.certificatePem}`);
+    writePrivateFile(pfxFile, certificate.toPfx(pfxPassword));
+
+    const appsettings = {
+      AzureAd: {
+        Instance: `${emulator.authorityHost}/`,
+        TenantId: emulator.tenantId,
+        ClientId: app.clientId,
+        ClientCredentials: [
+          { SourceType: "SignedAssertionFromManagedIdentity", UseBoundCredential: true },
+          { SourceType: "Path", CertificateDiskPath: pfxFile, CertificatePassword: pfxPassword, UseBoundCredential: true },
+          { SourceType: "KeyVault", KeyVaultUrl: emulator.keyVaultUrl, KeyVaultCertificateName: "demo-app-certificate" },
+          { SourceType: "ClientSecret", ClientSecret: clientSecret },
+        ],
+      },
+    };
+    io.stdout.write(
+      [
+        "bound-credential emulator (demo credentials below are valid only for this emulator run)",
+        "",
+        `  Login host        ${emulator.authorityHost}`,
+        `  mTLS host         ${emulator.mtlsAuthorityHost}`,
+        `  IMDS              ${emulator.imdsEndpoint}`,
+        `  Key Vault         ${emulator.keyVaultUrl}`,
+        `  Tenant            ${emulator.tenantId}`,
+        `  App (client id)   ${app.clientId}`,
+        `  Managed identity  ${identity.clientId} (system-assigned, trusted by the app as a federated credential)`,
+        `  CA certificate    ${caFile}`,
+        `  App certificate   ${pemFile} (PEM key + certificate), ${pfxFile} (PFX)`,
+        "",
+        "appsettings.json:",
+        JSON.stringify(appsettings, null, 2),
+        "",
+        "BoundClientCredential options that appsettings.json cannot carry:",
+        JSON.stringify(
+          {
+            authorityHost: emulator.authorityHost,
+            mtlsAuthorityHost: emulator.mtlsAuthorityHost,
+            imdsEndpoint: emulator.imdsEndpoint,
+            tls: { ca: `<contents of ${caFile}>` },
+          },
+          null,
+          2,
+        ),
+        "",
+        "Environment:",
+        `export AZURE_TENANT_ID=${emulator.tenantId}`,
+        `export AZURE_CLIENT_ID=${app.clientId}`,
+        `export AZURE_AUTHORITY_HOST=${emulator.authorityHost}`,
+        `export AZURE_CLIENT_CERTIFICATE_PATH=${pemFile}`,
+        `export AZURE_CLIENT_SECRET=${clientSecret}`,
+        `export AZURE_POD_IDENTITY_AUTHORITY_HOST=${emulator.imdsEndpoint}`,
+        `export NODE_EXTRA_CA_CERTS=${caFile}`,
+        "",
+        "Emulator ready. Press Ctrl+C to stop.",
+        "",
+      ].join("\n"),
+    );
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        io.signals.off("SIGINT", stop);
+        io.signals.off("SIGTERM", stop);
+        resolve();
+      };
+      io.signals.once("SIGINT", stop);
+      io.signals.once("SIGTERM", stop);
+    });
+  } finally {
+    await emulator.close();
+  }
+  io.stdout.write("Emulator stopped.\n");
+  return 0;
+}
+
+/** The `emulator` subcommand. */
+export const emulatorCommand: CliCommand = {
+  summary: "Run a local Entra ID / IMDS / Key Vault emulator with a demo app",
+  run,
+};

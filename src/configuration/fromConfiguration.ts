@@ -1,0 +1,510 @@
+/**
+ * Reads a Microsoft.Identity.Web `AzureAd` section (as parsed from `appsettings.json`) the way
+ * Identity.Web binds it: keys and `SourceType` names case-insensitively, `Instance`/`TenantId`
+ * before `Authority`, and the legacy `ClientSecret`/`ClientCertificates`/
+ * `ClientCredentialsUsingManagedIdentity` folded in only when `ClientCredentials` is empty.
+ * Where Identity.Web fails late or silently (an object instead of an array, issue #3431; a missing
+ * `SourceType` that defaults to an unusable `Certificate`), this fails at once instead.
+ */
+import { BoundCredentialConfigurationError } from "../errors.ts";
+import { credentialLogger } from "../logging.ts";
+import { Checker, describeType, isPlainObject } from "./checks.ts";
+import { SOURCE_KEYS, SOURCE_TYPES } from "./entries.ts";
+import { MappedNaming, pascalCase, type PathSegment } from "./naming.ts";
+import { closestMatch } from "./suggest.ts";
+import type { BoundClientCredentialOptions, CredentialSourceType } from "./types.ts";
+import { isMultiTenantName, validateOptions } from "./validate.ts";
+
+const log = credentialLogger("BoundClientCredential.fromConfiguration");
+
+/** Where to find the section inside a larger configuration object. */
+export interface ConfigurationSectionOptions {
+  /**
+   * The name of the section inside the object given, such as `AzureAd` or `Identity:AzureAd`
+   * (`:` separates levels, as in .NET configuration). When omitted, an object that holds no
+   * section keys but an `AzureAd` member (a whole `appsettings.json`) is unwrapped.
+   */
+  readonly sectionName?: string;
+}
+
+/** `CredentialSource` in the order of its numeric values (Abstractions `CredentialSource.cs`). */
+const CREDENTIAL_SOURCE_VALUES: readonly string[] = [
+  "Certificate",
+  "KeyVault",
+  "Base64Encoded",
+  "Path",
+  "StoreWithThumbprint",
+  "StoreWithDistinguishedName",
+  "ClientSecret",
+  "SignedAssertionFromManagedIdentity",
+  "SignedAssertionFilePath",
+  "SignedAssertionFromVault",
+  "AutoDecryptKeys",
+  "CustomSignedAssertion",
+  "ManagedCertificate",
+  "StoreWithSubjectName",
+];
+
+/** Keys that mark an object as the section itself rather than a whole `appsettings.json`. */
+const SECTION_KEYS = [
+  "Instance",
+  "TenantId",
+  "ClientId",
+  "Authority",
+  "ClientCredentials",
+  "ClientSecret",
+  "ClientCertificates",
+  "ClientCredentialsUsingManagedIdentity",
+];
+
+/** Entry keys that only code can supply (functions and credentials), never a JSON file. */
+const CODE_ONLY_KEYS = new Set(["getAssertion", "keyVaultCredential", "certificate", "privateKey", "privateKeyPassword"]);
+
+/** Section names of option keys whose names differ from the options. */
+const SECTION_NAME_OF: Readonly<Record<string, string>> = {
+  authorityHost: "Instance",
+  sendCertificateChain: "SendX5C",
+};
+
+/**
+ * Builds {@link BoundClientCredentialOptions} from a Microsoft.Identity.Web `AzureAd` configuration
+ * section, validating them so that mistakes are reported with the section's own paths (for
+ * example `AzureAd.ClientCredentials[0].CertificateDiskPath`).
+ *
+ * Ignored, as Identity.Web ignores them: unknown keys, `TokenExchangeAuthority`, `Algorithm`, and
+ * the legacy credentials when `ClientCredentials` is non-empty.
+ *
+ * @param section - the parsed section, or a whole `appsettings.json` object holding `AzureAd`
+ * @param overrides - options that a file cannot express (`customSignedAssertionProviders`,
+ *   `keyVaultCredential`, `tls`, …); they replace the section's values key by key
+ * @param settings - where the section is inside `section`
+ * @throws BoundCredentialConfigurationError when the section is wrong
+ */
+export function optionsFromConfiguration(
+  section: unknown,
+  overrides?: Partial<BoundClientCredentialOptions>,
+  settings?: ConfigurationSectionOptions,
+): BoundClientCredentialOptions {
+  const located = locateSection(section, settings?.sectionName);
+  const camel = usesCamelCase(located.section);
+  const naming = new MappedNaming(located.root, (name) => {
+    const sectionName = SECTION_NAME_OF[name] ?? pascalCase(name);
+    return camel ? sectionName[0]!.toLowerCase() + sectionName.slice(1) : sectionName;
+  });
+  const c: Checker = new Checker(naming);
+  const view = new SectionView(c, located.section, located.root);
+  const options: Record<string, unknown> = {};
+
+  readIdentity(c, view, naming, options);
+
+  const clientId = view.get("ClientId");
+  if (clientId !== undefined) {
+    naming.set(["clientId"], clientId.path);
+    options["clientId"] = clientId.value;
+  }
+  const region = view.get("AzureRegion");
+  if (region !== undefined) {
+    naming.set(["azureRegion"], region.path);
+    options["azureRegion"] = region.value;
+  }
+  const sendX5C = view.get("SendX5C");
+  if (sendX5C !== undefined) {
+    naming.set(["sendCertificateChain"], sendX5C.path);
+    options["sendCertificateChain"] = coerceBoolean(sendX5C.value);
+  }
+  const capabilities = view.get("ClientCapabilities");
+  if (capabilities !== undefined) {
+    naming.set(["clientCapabilities"], capabilities.path);
+    options["clientCapabilities"] = capabilities.value;
+  }
+  const ignored = new Map<string, string[]>();
+  options["clientCredentials"] = readCredentials(c, view, naming, ignored);
+
+  if (overrides !== undefined) {
+    if (!isPlainObject(overrides)) {
+      c.fail("BCC_INVALID_OPTIONS", "overrides", `must be an object but is ${describeType(overrides)}.`, "Pass an object of BoundClientCredentialOptions, or leave it out.");
+    }
+    for (const [key, value] of Object.entries(overrides)) {
+      if (value === undefined) continue;
+      naming.set([key], `overrides.${key}`, true);
+      options[key] = value;
+    }
+  }
+
+  try {
+    validateOptions(options, process.env, naming);
+  } catch (error) {
+    throw withIgnoredKeyHint(error, ignored);
+  }
+  // validateOptions has just proven the shape.
+  return options as unknown as BoundClientCredentialOptions;
+}
+
+/**
+ * Identity.Web ignores keys it does not know, so `"CertificatePath"` for `"CertificateDiskPath"`
+ * only shows up as a missing field. When an entry had an ignored key close to the missing one,
+ * say so.
+ */
+function withIgnoredKeyHint(error: unknown, ignored: ReadonlyMap<string, string[]>): unknown {
+  if (!(error instanceof BoundCredentialConfigurationError) || error.code !== "BCC_MISSING_FIELD") return error;
+  const dot = error.path.lastIndexOf(".");
+  const keys = ignored.get(error.path.slice(0, dot));
+  const missing = error.path.slice(dot + 1);
+  const match = keys === undefined ? undefined : closestMatch(missing, keys);
+  if (match === undefined) return error;
+  const problem = error.message.slice(error.path.length + 2, error.message.length - error.remedy.length).trim();
+  return new BoundCredentialConfigurationError(
+    error.code,
+    error.path,
+    `${problem} The entry has ${match}, which is not a setting of this source type: did you mean ${missing}?`,
+    error.remedy,
+  );
+}
+
+interface LocatedSection {
+  readonly section: Record<string, unknown>;
+  /** The spelling of the section in paths, such as `AzureAd`. */
+  readonly root: string;
+}
+
+function locateSection(input: unknown, sectionName: string | undefined): LocatedSection {
+  const c: Checker = new Checker(new MappedNaming("", (name) => name));
+  if (sectionName !== undefined) {
+    let current: unknown = input;
+    const spelled: string[] = [];
+    for (const part of sectionName.split(":")) {
+      const where = [...spelled, part].join(".");
+      const match = isPlainObject(current) ? Object.keys(current).find((k) => k.toLowerCase() === part.toLowerCase()) : undefined;
+      if (match === undefined || !isPlainObject(current)) {
+        c.fail(
+          "BCC_MISSING_FIELD",
+          where,
+          "is not a section of the configuration given.",
+          "Check the section name (levels are separated by ':'), or pass the section object itself.",
+        );
+      }
+      spelled.push(match);
+      current = current[match];
+    }
+    if (!isPlainObject(current)) {
+      c.fail("BCC_INVALID_OPTIONS", spelled.join("."), `must be an object but is ${describeType(current)}.`, "Point sectionName at the AzureAd object.");
+    }
+    return { section: current, root: spelled.join(".") };
+  }
+  if (!isPlainObject(input)) {
+    c.fail(
+      "BCC_INVALID_OPTIONS",
+      "AzureAd",
+      `The configuration section must be an object but is ${describeType(input)}.`,
+      'Pass the parsed AzureAd section, for example JSON.parse(readFileSync("appsettings.json", "utf8")).AzureAd.',
+    );
+  }
+  const keys = Object.keys(input);
+  const isSection = keys.some((k) => SECTION_KEYS.some((s) => s.toLowerCase() === k.toLowerCase()));
+  const wrapper = keys.find((k) => k.toLowerCase() === "azuread");
+  if (!isSection && wrapper !== undefined) {
+    const inner = input[wrapper];
+    if (!isPlainObject(inner)) {
+      c.fail("BCC_INVALID_OPTIONS", wrapper, `must be an object but is ${describeType(inner)}.`, "Give the AzureAd section as an object of settings.");
+    }
+    return { section: inner, root: wrapper };
+  }
+  return { section: input, root: "AzureAd" };
+}
+
+/** Whether the section's keys are mostly camelCase, so missing keys are named in that style. */
+function usesCamelCase(section: Record<string, unknown>): boolean {
+  const keys = Object.keys(section).filter((k) => /^[a-zA-Z]/.test(k));
+  const lower = keys.filter((k) => k[0] === k[0]!.toLowerCase()).length;
+  return lower > keys.length - lower;
+}
+
+interface Found {
+  readonly key: string;
+  readonly value: unknown;
+  readonly path: string;
+}
+
+/** Case-insensitive access to a configuration object; `null` counts as absent, as in JSON. */
+class SectionView {
+  readonly #c: Checker;
+  readonly #obj: Record<string, unknown>;
+  readonly #path: string;
+
+  constructor(c: Checker, obj: Record<string, unknown>, path: string) {
+    this.#c = c;
+    this.#obj = obj;
+    this.#path = path;
+  }
+
+  get(name: string): Found | undefined {
+    const keys = Object.keys(this.#obj).filter(
+      (k) => k.toLowerCase() === name.toLowerCase() && this.#obj[k] !== null && this.#obj[k] !== undefined,
+    );
+    if (keys.length > 1) {
+      this.#c.fail(
+        "BCC_CONFLICTING_FIELDS",
+        `${this.#path}.${keys[1]!}`,
+        `duplicates ${keys[0]!}: configuration keys are case-insensitive, so both name the same setting.`,
+        "Keep only one of them.",
+      );
+    }
+    const key = keys[0];
+    return key === undefined ? undefined : { key, value: this.#obj[key], path: `${this.#path}.${key}` };
+  }
+
+  /** A string setting; empty counts as absent, as Identity.Web's `string.IsNullOrEmpty` checks do. */
+  string(name: string): Found | undefined {
+    const found = this.get(name);
+    if (found === undefined) return undefined;
+    if (typeof found.value !== "string") {
+      this.#c.fail("BCC_INVALID_TYPE", found.path, `must be a string but is ${describeType(found.value)}.`, `Set ${found.key} to a string.`);
+    }
+    return found.value === "" ? undefined : found;
+  }
+}
+
+/** `true`/`false` as JSON booleans or as the strings the .NET binder also accepts. */
+function coerceBoolean(value: unknown): unknown {
+  if (typeof value === "string") {
+    const text = value.trim().toLowerCase();
+    if (text === "true") return true;
+    if (text === "false") return false;
+  }
+  return value;
+}
+
+/** Tenant and login host, with Identity.Web's precedence between Instance/TenantId and Authority. */
+function readIdentity(c: Checker, view: SectionView, naming: MappedNaming, options: Record<string, unknown>): void {
+  const instance = view.string("Instance");
+  const tenant = view.string("TenantId");
+  const authority = view.string("Authority");
+  const emptyTenant = view.get("TenantId");
+
+  let tenantValue: string | undefined = tenant?.value as string | undefined;
+  let tenantPath = tenant?.path;
+  let instanceValue: string | undefined = instance?.value as string | undefined;
+  let instancePath = instance?.path;
+
+  if (authority !== undefined) {
+    const text = authority.value as string;
+    if (instance === undefined && tenant === undefined) {
+      // MergedOptions.ParseAuthorityIfNecessary: the first path segment after the host is the tenant.
+      // Identity.Web only skips "https://"; skipping any scheme lets an http: authority be reported
+      // as insecure instead of as a nonsense tenant.
+      const trimmed = text.replace(/\/+$/, "");
+      const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(trimmed);
+      const start = scheme === null ? 0 : scheme[0].length;
+      const slash = trimmed.indexOf("/", start);
+      if (slash === -1) {
+        c.fail(
+          "BCC_INVALID_VALUE",
+          authority.path,
+          "has no tenant segment after the host.",
+          `Use https://login.microsoftonline.com/{tenant}/v2.0, or set ${naming.key("authorityHost")} and ${naming.key("tenantId")}.`,
+        );
+      }
+      const next = trimmed.indexOf("/", slash + 1);
+      instanceValue = trimmed.slice(0, slash);
+      tenantValue = trimmed.slice(slash + 1, next === -1 ? trimmed.length : next);
+      instancePath = authority.path;
+      tenantPath = authority.path;
+    } else if (tenant === undefined) {
+      c.fail(
+        "BCC_MISSING_FIELD",
+        naming.render(["tenantId"]),
+        `is missing; ${authority.key} is ignored because ${instance!.key} is set (as Microsoft.Identity.Web does).`,
+        `Set ${naming.key("tenantId")} as well, or remove ${instance!.key} so that the tenant is read from ${authority.key}.`,
+      );
+    } else if (instance === undefined) {
+      // Identity.Web ignores Authority here too; the login host then falls back to the default.
+      log.warning(`${authority.path} is ignored because ${tenant.key} is set; the default login host is used unless Instance is set.`);
+    } else {
+      log.warning(`${authority.path} is ignored because ${instance.key} and ${tenant.key} are set.`);
+    }
+  }
+
+  if (tenantValue !== undefined && isMultiTenantName(tenantValue)) {
+    const home = view.string("AppHomeTenantId");
+    if (home !== undefined) {
+      tenantValue = home.value as string;
+      tenantPath = home.path;
+    }
+  }
+  if (tenantValue !== undefined) {
+    naming.set(["tenantId"], tenantPath!);
+    options["tenantId"] = tenantValue;
+  } else if (emptyTenant !== undefined) {
+    // An empty TenantId is reported as empty rather than missing.
+    naming.set(["tenantId"], emptyTenant.path);
+    options["tenantId"] = emptyTenant.value;
+  }
+  if (instanceValue !== undefined) {
+    naming.set(["authorityHost"], instancePath!);
+    // Identity.Web keeps the trailing slash of Instance ("https://login.microsoftonline.com/"); options do not.
+    options["authorityHost"] = instanceValue.replace(/\/+$/, "");
+  }
+}
+
+function readCredentials(
+  c: Checker,
+  view: SectionView,
+  naming: MappedNaming,
+  ignored: Map<string, string[]>,
+): unknown[] {
+  const uami = view.string("UserAssignedManagedIdentityClientId");
+  const listed = view.get("ClientCredentials");
+  const entries: unknown[] = [];
+  if (listed !== undefined) {
+    naming.set(["clientCredentials"], listed.path);
+    if (!Array.isArray(listed.value)) {
+      c.fail(
+        "BCC_CREDENTIALS_NOT_ARRAY",
+        listed.path,
+        `must be a JSON array but is ${describeType(listed.value)}.`,
+        isPlainObject(listed.value)
+          ? `Write ${listed.key} as a JSON array, "${listed.key}": [ { "SourceType": … }, … ]: the entries are tried in array order (Microsoft.Identity.Web issue #3431).`
+          : `Write ${listed.key} as a JSON array of credential descriptions.`,
+      );
+    }
+    listed.value.forEach((raw: unknown, index) => {
+      entries.push(convertEntry(c, naming, raw, `${listed.path}[${index}]`, index, uami, ignored));
+    });
+  }
+  const legacySecret = view.get("ClientSecret");
+  if (entries.length > 0) {
+    if (legacySecret !== undefined) {
+      log.warning(`${legacySecret.path} is ignored because ${listed!.path} is not empty.`);
+    }
+    return entries;
+  }
+
+  // MergedOptions.ComputeFromLegacyClientCredentials, in its order.
+  const legacyMi = view.get("ClientCredentialsUsingManagedIdentity");
+  if (legacyMi !== undefined) {
+    if (!isPlainObject(legacyMi.value)) {
+      c.fail("BCC_INVALID_TYPE", legacyMi.path, `must be an object but is ${describeType(legacyMi.value)}.`, 'Give { "IsEnabled": true, "ManagedIdentityClientId": "…" }.');
+    }
+    const mi = new SectionView(c, legacyMi.value, legacyMi.path);
+    const enabled = mi.get("IsEnabled");
+    const isEnabled = enabled === undefined ? false : coerceBoolean(enabled.value);
+    if (typeof isEnabled !== "boolean") {
+      c.fail("BCC_INVALID_TYPE", enabled!.path, `must be a boolean but is ${describeType(isEnabled)}.`, "Set it to true or false.");
+    }
+    if (isEnabled) {
+      const index = entries.length;
+      naming.set(["clientCredentials", index], legacyMi.path);
+      const entry: Record<string, unknown> = { sourceType: "SignedAssertionFromManagedIdentity" };
+      const clientId = mi.get("ManagedIdentityClientId");
+      if (clientId !== undefined) {
+        naming.set(["clientCredentials", index, "managedIdentityClientId"], clientId.path);
+        entry["managedIdentityClientId"] = clientId.value;
+      }
+      entries.push(entry);
+    }
+  }
+  const certificates = view.get("ClientCertificates");
+  if (certificates !== undefined) {
+    if (!Array.isArray(certificates.value)) {
+      c.fail(
+        "BCC_CREDENTIALS_NOT_ARRAY",
+        certificates.path,
+        `must be a JSON array but is ${describeType(certificates.value)}.`,
+        `Write ${certificates.key} as a JSON array of certificate descriptions.`,
+      );
+    }
+    certificates.value.forEach((raw: unknown, position) => {
+      entries.push(convertEntry(c, naming, raw, `${certificates.path}[${position}]`, entries.length, uami, ignored));
+    });
+  }
+  if (legacySecret !== undefined && legacySecret.value !== "") {
+    const index = entries.length;
+    naming.set(["clientCredentials", index], legacySecret.path);
+    naming.set(["clientCredentials", index, "clientSecret"], legacySecret.path);
+    entries.push({ sourceType: "ClientSecret", clientSecret: legacySecret.value });
+  }
+  return entries;
+}
+
+function convertEntry(
+  c: Checker,
+  naming: MappedNaming,
+  raw: unknown,
+  spelled: string,
+  index: number,
+  uami: Found | undefined,
+  ignored: Map<string, string[]>,
+): unknown {
+  const at: readonly PathSegment[] = ["clientCredentials", index];
+  naming.set(at, spelled);
+  if (!isPlainObject(raw)) return raw;
+  const view = new SectionView(c, raw, spelled);
+  const entry: Record<string, unknown> = {};
+
+  let sourceType: CredentialSourceType | undefined;
+  const declared = view.get("SourceType");
+  if (declared !== undefined) {
+    naming.set([...at, "sourceType"], declared.path);
+    const resolved = resolveSourceType(c, declared);
+    entry["sourceType"] = resolved;
+    sourceType = SOURCE_TYPES.find((t) => t === resolved);
+  }
+  for (const flag of ["skip", "useBoundCredential"]) {
+    const found = view.get(flag);
+    if (found !== undefined) {
+      naming.set([...at, flag], found.path);
+      entry[flag] = coerceBoolean(found.value);
+    }
+  }
+  if (sourceType === undefined) return entry;
+  const used = new Set(["sourcetype", "skip", "useboundcredential"]);
+  for (const key of SOURCE_KEYS[sourceType]) {
+    if (CODE_ONLY_KEYS.has(key)) continue;
+    const found = view.get(key);
+    if (found !== undefined) {
+      naming.set([...at, key], found.path);
+      entry[key] = found.value;
+      used.add(key.toLowerCase());
+    }
+  }
+  ignored.set(spelled, Object.keys(raw).filter((key) => !used.has(key.toLowerCase())));
+  if (sourceType === "KeyVault" && entry["managedIdentityClientId"] === undefined && uami !== undefined) {
+    // Identity.Web's KeyVault loader falls back to the section-wide user-assigned identity.
+    naming.set([...at, "managedIdentityClientId"], uami.path);
+    entry["managedIdentityClientId"] = uami.value;
+  }
+  return entry;
+}
+
+/**
+ * The source type name for a `SourceType` value given by name (any case) or by its number in the
+ * `CredentialSource` enum. Names this library does not know are passed on for the validator to
+ * report with a suggestion.
+ */
+function resolveSourceType(c: Checker, declared: Found): unknown {
+  const value = declared.value;
+  let name: string | undefined;
+  if (typeof value === "number" || (typeof value === "string" && /^\s*\d+\s*$/.test(value))) {
+    const number = Number(value);
+    name = Number.isInteger(number) ? CREDENTIAL_SOURCE_VALUES[number] : undefined;
+    if (name === undefined) {
+      c.fail(
+        "BCC_UNKNOWN_SOURCE_TYPE",
+        declared.path,
+        `${String(value).trim()} is not a CredentialSource value (0 to ${CREDENTIAL_SOURCE_VALUES.length - 1}).`,
+        `Give the source type by name, one of: ${SOURCE_TYPES.join(", ")}.`,
+      );
+    }
+  } else if (typeof value === "string") {
+    name = CREDENTIAL_SOURCE_VALUES.find((n) => n.toLowerCase() === value.trim().toLowerCase());
+  }
+  if (name === "Certificate") {
+    c.fail(
+      "BCC_UNSUPPORTED_SOURCE_TYPE",
+      declared.path,
+      "is Certificate, which needs a certificate object supplied in code; a configuration file cannot hold one.",
+      "Use Path, Base64Encoded or KeyVault in the file, or pass a Certificate entry in code through overrides.clientCredentials.",
+    );
+  }
+  return name ?? value;
+}

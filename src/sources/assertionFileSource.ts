@@ -1,0 +1,119 @@
+import { decodeJwt } from "jose";
+import { inspect } from "node:util";
+import type { NormalizedEntry } from "../configuration/normalized.ts";
+import type { SignedAssertionFilePathCredentialDescription } from "../configuration/types.ts";
+import { AssertionValue } from "./assertionValue.ts";
+import { CachedSource } from "./cachedSource.ts";
+import { readFileSnapshot } from "./fileReading.ts";
+import { type AssertionResult, SourceUnavailableError, type SourceMaterial } from "./types.ts";
+
+/** The environment variable that AKS workload identity (and `@azure/identity`) use for the file. */
+export const FEDERATED_TOKEN_FILE_VARIABLE = "AZURE_FEDERATED_TOKEN_FILE";
+
+/** A JWT file is small; anything larger is the wrong file. */
+const MAX_ASSERTION_FILE_BYTES = 256 * 1024;
+/** Re-read this long before `exp`, so that a request never carries an assertion about to expire. */
+const REFRESH_MARGIN_MS = 5 * 60_000;
+/** How long an assertion without `exp` is reused before the file is read again. */
+const NO_EXPIRY_REUSE_MS = 5 * 60_000;
+
+/**
+ * A `SignedAssertionFilePath` entry: a JWT in a file that something else keeps fresh, such as the
+ * token AKS workload identity projects into the pod. The assertion is reused until shortly before
+ * its `exp`, then the file is read again.
+ */
+export class AssertionFileSource extends CachedSource {
+  readonly #path: string | undefined;
+
+  constructor(
+    entry: NormalizedEntry,
+    description: Readonly<SignedAssertionFilePathCredentialDescription>,
+    now: () => number,
+    env: Readonly<Record<string, string | undefined>>,
+  ) {
+    super(entry, now);
+    const configured = description.signedAssertionFileDiskPath ?? env[FEDERATED_TOKEN_FILE_VARIABLE];
+    this.#path = configured === undefined || configured.trim() === "" ? undefined : configured;
+  }
+
+  protected override async read(): Promise<SourceMaterial> {
+    const path = this.#path;
+    if (path === undefined) {
+      throw new SourceUnavailableError(
+        `no assertion file is configured: set signedAssertionFileDiskPath, or ${FEDERATED_TOKEN_FILE_VARIABLE} as workload identity does`,
+      );
+    }
+    const now = () => this.now();
+    return new AssertionFileMaterial(path, await readAssertionFile(path, now()), now);
+  }
+}
+
+interface FileAssertion {
+  readonly value: AssertionValue;
+  /** ms since epoch from which the file is read again. */
+  readonly refreshAt: number;
+}
+
+/** The loaded material: hands out the cached assertion and re-reads the file when it is due. */
+class AssertionFileMaterial {
+  readonly kind = "assertion" as const;
+  readonly #path: string;
+  readonly #now: () => number;
+  #current: FileAssertion;
+  #reading: Promise<FileAssertion> | undefined;
+
+  constructor(path: string, first: FileAssertion, now: () => number) {
+    this.#path = path;
+    this.#current = first;
+    this.#now = now;
+  }
+
+  async getAssertion(): Promise<AssertionResult> {
+    const now = this.#now();
+    if (now < this.#current.refreshAt) return this.#current.value;
+    this.#reading ??= readAssertionFile(this.#path, now).finally(() => {
+      this.#reading = undefined;
+    });
+    try {
+      this.#current = await this.#reading;
+    } catch (error) {
+      // The old assertion is still good until its exp: a file being rewritten is no reason to fail.
+      const expiresOn = this.#current.value.expiresOnTimestamp;
+      if (expiresOn !== undefined && this.#now() < expiresOn) return this.#current.value;
+      throw error;
+    }
+    return this.#current.value;
+  }
+
+  toJSON(): Record<string, string> {
+    return { kind: this.kind, path: this.#path };
+  }
+
+  [inspect.custom](): string {
+    return `AssertionFileMaterial ${inspect(this.toJSON())}`;
+  }
+}
+
+async function readAssertionFile(path: string, now: number): Promise<FileAssertion> {
+  const what = "the assertion file";
+  const { bytes } = await readFileSnapshot(path, MAX_ASSERTION_FILE_BYTES, what);
+  const assertion = bytes.toString("utf8").trim();
+  if (assertion === "") throw new SourceUnavailableError(`${what} ${path} is empty`);
+  let expiresOn: number | undefined;
+  try {
+    const { exp } = decodeJwt(assertion);
+    expiresOn = typeof exp === "number" ? exp * 1000 : undefined;
+  } catch {
+    throw new SourceUnavailableError(`${what} ${path} does not hold a JWT (expected header.payload.signature)`);
+  }
+  if (expiresOn !== undefined && now >= expiresOn) {
+    throw new SourceUnavailableError(
+      `the assertion in ${path} expired at ${new Date(expiresOn).toISOString()}; whatever writes the file (for example the AKS workload identity webhook) is not refreshing it`,
+    );
+  }
+  const refreshAt =
+    expiresOn === undefined
+      ? now + NO_EXPIRY_REUSE_MS
+      : Math.max(now + (expiresOn - now) / 2, expiresOn - REFRESH_MARGIN_MS);
+  return { value: new AssertionValue(assertion, expiresOn), refreshAt };
+}

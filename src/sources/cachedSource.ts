@@ -1,0 +1,131 @@
+import { inspect } from "node:util";
+import type { NormalizedEntry } from "../configuration/normalized.ts";
+import { credentialLogger } from "../logging.ts";
+import type { CredentialSource, SourceMaterial } from "./types.ts";
+
+/**
+ * One read at a time: callers that arrive while a read is in flight share it, and a successful
+ * result is kept until a fresh read replaces it. A failed read is forgotten, so the next caller
+ * tries again.
+ */
+export class SingleFlight<T> {
+  #current: Promise<T> | undefined;
+  #fresh: Promise<T> | undefined;
+
+  /** The kept result, or the read in flight, or a new read. */
+  get(read: () => Promise<T>): Promise<T> {
+    return this.#current ?? this.#begin(read, false);
+  }
+
+  /**
+   * A read that starts after this call (or the fresh read already in flight): what was kept may
+   * predate a change, so it is not reused.
+   */
+  refresh(read: () => Promise<T>): Promise<T> {
+    return this.#fresh ?? this.#begin(read, true);
+  }
+
+  #begin(read: () => Promise<T>, fresh: boolean): Promise<T> {
+    const promise = Promise.resolve().then(read);
+    this.#current = promise;
+    if (fresh) this.#fresh = promise;
+    const settle = (succeeded: boolean): void => {
+      if (this.#fresh === promise) this.#fresh = undefined;
+      if (!succeeded && this.#current === promise) this.#current = undefined;
+    };
+    promise.then(
+      () => settle(true),
+      () => settle(false),
+    );
+    return promise;
+  }
+}
+
+/**
+ * Waits for `promise`, or rejects with the abort reason as soon as `signal` aborts. The shared work
+ * goes on for the other callers; only this caller stops waiting.
+ */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}
+
+const logger = credentialLogger("BoundClientCredential");
+
+/**
+ * The common shape of a source: `load` reads once and keeps the material (concurrent callers share
+ * one read), `reload` reads again. A kept certificate that has since expired is not handed out:
+ * `load` reads again, in case the certificate was rotated in the meantime, and reports the source
+ * unavailable if it was not. Sources describe themselves by entry id only, so neither
+ * `JSON.stringify` nor `util.inspect` can reach the configuration and its secrets.
+ */
+export abstract class CachedSource implements CredentialSource {
+  readonly #entryId: string;
+  readonly #sourceType: string;
+  readonly #now: () => number;
+  readonly #flight = new SingleFlight<SourceMaterial>();
+
+  constructor(entry: NormalizedEntry, now: () => number) {
+    this.#entryId = entry.id;
+    this.#sourceType = entry.description.sourceType;
+    this.#now = now;
+  }
+
+  /** Reads the material; throws `SourceUnavailableError` when it cannot be had. */
+  protected abstract read(): Promise<SourceMaterial>;
+
+  /** The injected clock. */
+  protected now(): number {
+    return this.#now();
+  }
+
+  async load(signal?: AbortSignal): Promise<SourceMaterial> {
+    const material = await abortable(
+      this.#flight.get(() => this.#readAndLog()),
+      signal,
+    );
+    if (material.kind === "certificate" && !material.certificate.isValidAt(this.now())) return this.reload(signal);
+    return material;
+  }
+
+  reload(signal?: AbortSignal): Promise<SourceMaterial> {
+    return abortable(
+      this.#flight.refresh(() => this.#readAndLog()),
+      signal,
+    );
+  }
+
+  async #readAndLog(): Promise<SourceMaterial> {
+    const material = await this.read();
+    if (material.kind === "certificate") {
+      const certificate = material.certificate;
+      logger.verbose(
+        `${this.#entryId} => loaded certificate ${certificate.thumbprintSha256} (${certificate.keyType}, ` +
+          `valid until ${certificate.notAfter.toISOString()}, chain of ${certificate.chain.length})`,
+      );
+    }
+    return material;
+  }
+
+  toJSON(): Record<string, string> {
+    return { entry: this.#entryId, sourceType: this.#sourceType };
+  }
+
+  [inspect.custom](): string {
+    return `${this.constructor.name} ${inspect(this.toJSON())}`;
+  }
+}

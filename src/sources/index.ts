@@ -1,0 +1,64 @@
+import type { NormalizedEntry, NormalizedOptions } from "../configuration/normalized.ts";
+import { AssertionFileSource } from "./assertionFileSource.ts";
+import { Base64Source } from "./base64Source.ts";
+import { CertificateSource } from "./certificateSource.ts";
+import { ClientSecretSource } from "./clientSecretSource.ts";
+import { CustomAssertionSource } from "./customAssertionSource.ts";
+import { KeyVaultSource } from "./keyVaultSource.ts";
+import { createManagedIdentityAssertionSource } from "./managedIdentityAssertion.ts";
+import { PathSource } from "./pathSource.ts";
+import type { CredentialSource } from "./types.ts";
+import { WindowsStoreSource } from "./windowsStoreSource.ts";
+
+/** What every source may need besides its own entry. */
+export interface SourceContext {
+  readonly options: NormalizedOptions;
+  /** The clock, ms since epoch: certificate validity and assertion expiry are judged by it. */
+  readonly now: () => number;
+  /** The environment variables, such as `AZURE_FEDERATED_TOKEN_FILE`. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * The source for one entry of the list. Nothing is read here: the first `load()` reads, and a
+ * source that cannot serve says so then, with a `SourceUnavailableError`.
+ *
+ * @param entry - a validated entry
+ * @param context - options, clock and environment
+ */
+export function createSource(entry: NormalizedEntry, context: SourceContext): CredentialSource {
+  const description = entry.description;
+  switch (description.sourceType) {
+    case "Certificate":
+      return new CertificateSource(entry, description, context.now);
+    case "Path":
+      return new PathSource(entry, description, context.now);
+    case "Base64Encoded":
+      return new Base64Source(entry, description, context.now);
+    case "KeyVault":
+      return new KeyVaultSource(entry, description, context.options, context.now);
+    case "StoreWithThumbprint":
+    case "StoreWithDistinguishedName":
+    case "StoreWithSubjectName":
+      return new WindowsStoreSource(entry);
+    case "ClientSecret":
+      return new ClientSecretSource(entry, description, context.now);
+    case "SignedAssertionFromManagedIdentity":
+      return createManagedIdentityAssertionSource(entry, context);
+    case "SignedAssertionFilePath":
+      return new AssertionFileSource(entry, description, context.now, context.env);
+    case "CustomSignedAssertion":
+      return new CustomAssertionSource(entry, description, context.options, context.now);
+    default:
+      return assertNever(description);
+  }
+}
+
+function assertNever(value: never): never {
+  const sourceType = (value as { sourceType?: unknown }).sourceType;
+  throw new TypeError(`Unknown sourceType ${JSON.stringify(sourceType)}; configuration validation should have refused it.`);
+}
+
+export type { AssertionResult, CredentialSource, SourceMaterial } from "./types.ts";
+export { SecretValue, SourceUnavailableError } from "./types.ts";
+export { LoadedCertificate } from "./loadedCertificate.ts";
