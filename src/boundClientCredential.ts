@@ -111,7 +111,6 @@ export class BoundClientCredential implements TokenCredential {
   readonly #http: HttpClient;
   readonly #logger: CredentialLogger;
   readonly #env: Readonly<Record<string, string | undefined>>;
-  #region: Promise<string | undefined> | undefined;
   #lastServed: TokenProvenance | undefined;
 
   /**
@@ -332,12 +331,11 @@ export class BoundClientCredential implements TokenCredential {
   }
 
   #resolvedRegion(signal: AbortSignal): Promise<string | undefined> {
-    void signal;
-    this.#region ??= resolveRegion(this.#options.azureRegion, this.#env, {
+    return resolveRegion(this.#options.azureRegion, this.#env, {
       http: this.#http,
       endpoint: this.#options.imdsEndpoint,
+      signal,
     });
-    return this.#region;
   }
 
   async #mtlsTokenEndpoint(tenantId: string, signal: AbortSignal): Promise<string> {
