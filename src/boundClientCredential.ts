@@ -22,9 +22,7 @@ import type {
 import { normalizeOptions } from "./configuration/validate.ts";
 import { BoundCredentialConfigurationError, CredentialUnavailableError } from "./errors.ts";
 import { credentialLogger, type CredentialLogger } from "./logging.ts";
-import { createBoundManagedIdentitySource } from "./sources/boundManagedIdentitySource.ts";
 import { createSource } from "./sources/index.ts";
-import type { CredentialSource } from "./sources/types.ts";
 import { tracingClient } from "./tracing.ts";
 import { mtlsAuthorityHostFor, tokenEndpointFor } from "./transport/endpoints.ts";
 import { HttpClient } from "./transport/httpClient.ts";
@@ -170,10 +168,8 @@ export class BoundClientCredential implements TokenCredential {
       region: (signal) => this.#resolvedRegion(signal),
       retireCertificate: (certificate) => this.#http.retireCertificate(certificate.thumbprintSha256),
     };
-    const sourceContext = { options: this.#options, now: this.#now, env };
-    const entries = this.#options.entries.map(
-      (entry) => new SourceEntry(entry, this.#sourceFor(entry, sourceContext), context),
-    );
+    const sourceContext = { options: this.#options, now: this.#now, env, http: this.#http };
+    const entries = this.#options.entries.map((entry) => new SourceEntry(entry, createSource(entry, sourceContext), context));
     this.#list = new CredentialList(entries, this.#now, this.#logger);
   }
 
@@ -321,13 +317,6 @@ export class BoundClientCredential implements TokenCredential {
     throw new CredentialUnavailableError(
       `The current credential is not configured to acquire tokens for tenant ${requested}. To enable acquiring tokens for this tenant add it to the AdditionallyAllowedTenants on the credential options, or add "*" to AdditionallyAllowedTenants to allow acquiring tokens for any tenant.`,
     );
-  }
-
-  #sourceFor(entry: NormalizedEntry, context: Parameters<typeof createSource>[1]): CredentialSource {
-    if (entry.bound && entry.description.sourceType === "SignedAssertionFromManagedIdentity") {
-      return createBoundManagedIdentitySource(entry, { ...context, http: this.#http });
-    }
-    return createSource(entry, context);
   }
 
   #resolvedRegion(signal: AbortSignal): Promise<string | undefined> {

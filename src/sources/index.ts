@@ -1,6 +1,8 @@
 import type { NormalizedEntry, NormalizedOptions } from "../configuration/normalized.ts";
+import type { HttpClient } from "../transport/httpClient.ts";
 import { AssertionFileSource } from "./assertionFileSource.ts";
 import { Base64Source } from "./base64Source.ts";
+import { createBoundManagedIdentitySource } from "./boundManagedIdentitySource.ts";
 import { CertificateSource } from "./certificateSource.ts";
 import { ClientSecretSource } from "./clientSecretSource.ts";
 import { CustomAssertionSource } from "./customAssertionSource.ts";
@@ -17,6 +19,8 @@ export interface SourceContext {
   readonly now: () => number;
   /** The environment variables, such as `AZURE_FEDERATED_TOKEN_FILE`. */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The credential's HTTP client: remote sources share its CA trust, agents and shutdown. */
+  readonly http: HttpClient;
 }
 
 /**
@@ -24,7 +28,7 @@ export interface SourceContext {
  * source that cannot serve says so then, with a `SourceUnavailableError`.
  *
  * @param entry - a validated entry
- * @param context - options, clock and environment
+ * @param context - options, clock, environment and the shared HTTP client
  */
 export function createSource(entry: NormalizedEntry, context: SourceContext): CredentialSource {
   const description = entry.description;
@@ -44,7 +48,7 @@ export function createSource(entry: NormalizedEntry, context: SourceContext): Cr
     case "ClientSecret":
       return new ClientSecretSource(entry, description, context.now);
     case "SignedAssertionFromManagedIdentity":
-      return createManagedIdentityAssertionSource(entry, context);
+      return entry.bound ? createBoundManagedIdentitySource(entry, context) : createManagedIdentityAssertionSource(entry, context);
     case "SignedAssertionFilePath":
       return new AssertionFileSource(entry, description, context.now, context.env);
     case "CustomSignedAssertion":

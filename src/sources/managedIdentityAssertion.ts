@@ -74,7 +74,7 @@ export function defaultTokenExchangeUrl(authorityHost: string): string {
  */
 export function createManagedIdentityAssertionSource(
   entry: NormalizedEntry,
-  context: SourceContext & ManagedIdentitySourceDependencies,
+  context: Omit<SourceContext, "http"> & ManagedIdentitySourceDependencies,
 ): CredentialSource & { close(): Promise<void> } {
   return new ManagedIdentityAssertionSource(entry, context);
 }
@@ -101,7 +101,7 @@ class ManagedIdentityAssertionSource implements CredentialSource {
   #cached: CachedAssertion | undefined;
   #inFlight: Promise<CachedAssertion> | undefined;
 
-  constructor(entry: NormalizedEntry, context: SourceContext & ManagedIdentitySourceDependencies) {
+  constructor(entry: NormalizedEntry, context: Omit<SourceContext, "http"> & ManagedIdentitySourceDependencies) {
     this.#entry = entry;
     this.#description = entry.description as Readonly<SignedAssertionFromManagedIdentityCredentialDescription>;
     this.#options = context.options;

@@ -1,3 +1,4 @@
+import { HttpClient } from "../../../src/transport/httpClient.ts";
 /**
  * Fixtures for the source tests: certificates from the emulator's PKI, a three-level chain, PFX
  * files made by the OpenSSL CLI, JWTs, temporary directories, and entries/options built directly
@@ -232,6 +233,8 @@ export function contextWith(
     options: overrides.options ?? optionsWith(),
     now: overrides.now ?? (() => Date.now()),
     env: overrides.env ?? {},
+    // No test of these sources sends a request through it, so it never opens a socket.
+    http: new HttpClient(),
   };
 }
 
