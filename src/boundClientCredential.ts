@@ -28,6 +28,7 @@ import { mtlsAuthorityHostFor, tokenEndpointFor } from "./transport/endpoints.ts
 import { HttpClient } from "./transport/httpClient.ts";
 import { createMsalNetworkClient } from "./transport/msalNetworkClient.ts";
 import { resolveRegion } from "./transport/region.ts";
+import { stsRetryPolicy } from "./transport/retry.ts";
 import type { TokenClientRetryOptions } from "./transport/tokenClient.ts";
 
 /**
@@ -152,10 +153,20 @@ export class BoundClientCredential implements TokenCredential {
     this.#logger = logger;
     this.#http = new HttpClient({ ca: this.#options.tlsCa });
     this.#cache = new TokenCache(new MemoryTokenStore(this.#now), this.#now);
+    // msal-node's confidential client does not retry: apply the STS policy (one retry on a 5xx
+    // without Retry-After or a timeout) as the mTLS token client does, with the same tunables.
+    const retry = hooks.retry ?? {};
+    const stsPolicy = stsRetryPolicy({
+      ...(retry.maxRetries === undefined ? {} : { maxRetries: retry.maxRetries }),
+      ...(retry.baseDelayMs === undefined ? {} : { baseDelayMs: retry.baseDelayMs }),
+      ...(retry.maxRetryAfterWaitMs === undefined ? {} : { maxRetryAfterWaitMs: retry.maxRetryAfterWaitMs }),
+    });
     const networkClient = new ScopedNetworkClient(({ signal, timeoutMs }) =>
       createMsalNetworkClient(this.#http, {
         ...(signal === undefined ? {} : { signal }),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        retryPolicyFor: () => stsPolicy,
+        ...(retry.sleep === undefined ? {} : { sleep: retry.sleep }),
       }),
     );
     const context: SourceEntryContext = {
@@ -222,6 +233,7 @@ export class BoundClientCredential implements TokenCredential {
     await this.#http.close();
   }
 
+  /** A secret-free description: tenant, client, authority host and the entry names. */
   toJSON(): Record<string, unknown> {
     return this.#describe();
   }

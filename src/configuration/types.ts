@@ -48,6 +48,7 @@ export interface CredentialDescriptionBase {
  * @public
  */
 export interface CertificateCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"Certificate"`. */
   sourceType: "Certificate";
   /**
    * The certificate: PEM text (the leaf first, then any intermediates; it may also hold the private
@@ -70,6 +71,7 @@ export interface CertificateCredentialDescription extends CredentialDescriptionB
  * @public
  */
 export interface PathCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"Path"`. */
   sourceType: "Path";
   /** Path of the PFX/P12 or PEM file. The file is re-read when it changes on disk. */
   certificateDiskPath: string;
@@ -83,6 +85,7 @@ export interface PathCredentialDescription extends CredentialDescriptionBase {
  * @public
  */
 export interface Base64EncodedCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"Base64Encoded"`. */
   sourceType: "Base64Encoded";
   /** The PFX bytes in base64. */
   base64EncodedValue: string;
@@ -97,6 +100,7 @@ export interface Base64EncodedCredentialDescription extends CredentialDescriptio
  * @public
  */
 export interface KeyVaultCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"KeyVault"`. */
   sourceType: "KeyVault";
   /** The vault URL, for example `https://myvault.vault.azure.net`. */
   keyVaultUrl: string;
@@ -121,6 +125,7 @@ export interface KeyVaultCredentialDescription extends CredentialDescriptionBase
  * @public
  */
 export interface StoreWithThumbprintCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"StoreWithThumbprint"`. */
   sourceType: "StoreWithThumbprint";
   /** `{StoreLocation}/{StoreName}`, for example `CurrentUser/My`. */
   certificateStorePath: string;
@@ -135,6 +140,7 @@ export interface StoreWithThumbprintCredentialDescription extends CredentialDesc
  * @public
  */
 export interface StoreWithDistinguishedNameCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"StoreWithDistinguishedName"`. */
   sourceType: "StoreWithDistinguishedName";
   /** `{StoreLocation}/{StoreName}`, for example `CurrentUser/My`. */
   certificateStorePath: string;
@@ -149,6 +155,7 @@ export interface StoreWithDistinguishedNameCredentialDescription extends Credent
  * @public
  */
 export interface StoreWithSubjectNameCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"StoreWithSubjectName"`. */
   sourceType: "StoreWithSubjectName";
   /** `{StoreLocation}/{StoreName}`, for example `CurrentUser/My`. */
   certificateStorePath: string;
@@ -162,6 +169,7 @@ export interface StoreWithSubjectNameCredentialDescription extends CredentialDes
  * @public
  */
 export interface ClientSecretCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"ClientSecret"`. */
   sourceType: "ClientSecret";
   /** The secret value. */
   clientSecret: string;
@@ -176,6 +184,7 @@ export interface ClientSecretCredentialDescription extends CredentialDescription
  * @public
  */
 export interface SignedAssertionFromManagedIdentityCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"SignedAssertionFromManagedIdentity"`. */
   sourceType: "SignedAssertionFromManagedIdentity";
   /** Client ID of a user-assigned managed identity; the system-assigned identity when omitted. */
   managedIdentityClientId?: string;
@@ -198,6 +207,7 @@ export interface SignedAssertionFromManagedIdentityCredentialDescription extends
  * @public
  */
 export interface SignedAssertionFilePathCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"SignedAssertionFilePath"`. */
   sourceType: "SignedAssertionFilePath";
   /** The file; `AZURE_FEDERATED_TOKEN_FILE` when omitted. */
   signedAssertionFileDiskPath?: string;
@@ -255,6 +265,7 @@ export type CustomSignedAssertionProvider = (
  * @public
  */
 export interface CustomSignedAssertionCredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"CustomSignedAssertion"`. */
   sourceType: "CustomSignedAssertion";
   /** The provider, inline. */
   getAssertion?: CustomSignedAssertionProvider;
