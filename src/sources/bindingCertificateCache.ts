@@ -18,13 +18,19 @@ export function bindingCacheKey(parts: BindingCacheKeyParts): string {
   return `${parts.imdsEndpoint}|${parts.identitySelector}#att=${parts.attested ? 1 : 0}`;
 }
 
-/** Whether `certificate` is still worth using at `now`: before half of its lifetime and 5 minutes from its end. */
-export function isBindingFresh(certificate: LoadedCertificate, now: number): boolean {
+/**
+ * Whether `certificate` is still worth using at `now`: before half of its lifetime and more than 5
+ * minutes from its end. With `mintedAt` (when it was obtained, on this machine's clock): a
+ * certificate already past its half-life when obtained (this clock runs ahead of the issuer's) is
+ * kept until half of what was left then, rather than looking stale at once and being re-minted on
+ * every call.
+ */
+export function isBindingFresh(certificate: LoadedCertificate, now: number, mintedAt?: number): boolean {
   const notBefore = certificate.notBefore.getTime();
   const notAfter = certificate.notAfter.getTime();
-  const halfLife = notBefore + (notAfter - notBefore) / 2;
-  // notBefore is not checked against `now`: a few seconds of skew with IMDS must not cause a re-mint on every call.
-  return now < halfLife && notAfter - now > BINDING_RENEWAL_MARGIN_MS;
+  let renewAt = notBefore + (notAfter - notBefore) / 2;
+  if (mintedAt !== undefined && mintedAt >= renewAt) renewAt = mintedAt + (notAfter - mintedAt) / 2;
+  return now < renewAt && notAfter - now > BINDING_RENEWAL_MARGIN_MS;
 }
 
 /**
@@ -35,12 +41,18 @@ export function isBindingFresh(certificate: LoadedCertificate, now: number): boo
  */
 export class BindingCertificateCache<T extends { readonly certificate: LoadedCertificate }> {
   readonly #now: () => number;
-  readonly #entries = new Map<string, T>();
+  readonly #onDiscard: ((value: T) => void) | undefined;
+  readonly #entries = new Map<string, { readonly value: T; readonly mintedAt: number }>();
   readonly #minting = new Map<string, Promise<T>>();
 
-  /** @param now - the clock, ms since epoch; injectable for tests */
-  constructor(now: () => number) {
+  /**
+   * @param now - the clock, ms since epoch; injectable for tests
+   * @param onDiscard - told when a value is replaced or invalidated, so that what was opened for
+   *   it (a TLS agent for its certificate) can be closed
+   */
+  constructor(now: () => number, onDiscard?: (value: T) => void) {
     this.#now = now;
+    this.#onDiscard = onDiscard;
   }
 
   /**
@@ -49,13 +61,18 @@ export class BindingCertificateCache<T extends { readonly certificate: LoadedCer
    */
   get(key: string, mint: () => Promise<T>): Promise<T> {
     const current = this.#entries.get(key);
-    if (current !== undefined && isBindingFresh(current.certificate, this.#now())) return Promise.resolve(current);
+    if (current !== undefined && isBindingFresh(current.value.certificate, this.#now(), current.mintedAt)) {
+      return Promise.resolve(current.value);
+    }
     const inFlight = this.#minting.get(key);
     if (inFlight !== undefined) return inFlight;
     const minted = (async () => {
       try {
+        const mintedAt = this.#now();
         const value = await mint();
-        this.#entries.set(key, value);
+        const previous = this.#entries.get(key)?.value;
+        this.#entries.set(key, { value, mintedAt });
+        if (previous !== undefined && previous !== value) this.#onDiscard?.(previous);
         return value;
       } finally {
         this.#minting.delete(key);
@@ -67,7 +84,7 @@ export class BindingCertificateCache<T extends { readonly certificate: LoadedCer
 
   /** The value held for `key` right now, fresh or not, without minting. */
   peek(key: string): T | undefined {
-    return this.#entries.get(key);
+    return this.#entries.get(key)?.value;
   }
 
   /**
@@ -77,7 +94,11 @@ export class BindingCertificateCache<T extends { readonly certificate: LoadedCer
    */
   invalidate(key: string, rejected?: T): void {
     const current = this.#entries.get(key);
-    if (rejected === undefined || current === rejected) this.#entries.delete(key);
+    if (current === undefined) return;
+    if (rejected === undefined || current.value === rejected) {
+      this.#entries.delete(key);
+      this.#onDiscard?.(current.value);
+    }
   }
 
   /** Forgets everything. */

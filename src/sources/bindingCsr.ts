@@ -1,9 +1,7 @@
+// @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect polyfill first.
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import type { BindingKey } from "./bindingKey.ts";
-
-// @peculiar/x509 signs through WebCrypto; Node's global implementation is the one to use.
-x509.cryptoProvider.set(globalThis.crypto);
 
 /** The attribute IMDS v2 reads the compute unit id from (MSAL.NET `Csr.cs`). */
 export const CUID_ATTRIBUTE_OID = "1.3.6.1.4.1.311.90.2.10";
@@ -66,12 +64,16 @@ export async function createBindingCsr(input: BindingCsrInput): Promise<string> 
     : { utf8String: input.clientId };
   const name = new x509.Name([{ DC: [{ ia5String: input.tenantId }] }, { CN: [commonName] }]);
   const cuIdValue = derUtf8String(serializeComputeUnitId(input.cuId));
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name,
-    keys,
-    signingAlgorithm: BINDING_CSR_SIGNATURE,
-    attributes: [new x509.Attribute(CUID_ATTRIBUTE_OID, [cuIdValue])],
-  });
+  // Node's WebCrypto is passed explicitly rather than set as @peculiar/x509's global provider.
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create(
+    {
+      name,
+      keys,
+      signingAlgorithm: BINDING_CSR_SIGNATURE,
+      attributes: [new x509.Attribute(CUID_ATTRIBUTE_OID, [cuIdValue])],
+    },
+    globalThis.crypto,
+  );
   return Buffer.from(csr.rawData).toString("base64");
 }
 

@@ -168,7 +168,10 @@ class BoundManagedIdentitySource implements CredentialSource {
       identitySelector: selectorQueryParameter(this.#selector) || "system",
       attested: context.options.attestationProvider !== undefined,
     });
-    this.#cache = new BindingCertificateCache<BindingSnapshot>(context.now);
+    // A replaced certificate's TLS agent is closed once its in-flight requests are done.
+    this.#cache = new BindingCertificateCache<BindingSnapshot>(context.now, (discarded) =>
+      context.http.retireCertificate(discarded.certificate.thumbprintSha256),
+    );
     this.#material = Object.freeze({
       kind: "assertion" as const,
       getAssertion: (request: AssertionRequestContext) => this.#getAssertion(request.abortSignal),
@@ -280,7 +283,11 @@ class BoundManagedIdentitySource implements CredentialSource {
   async #mint(): Promise<BindingSnapshot> {
     this.#refuseOtherManagedIdentityHosts();
     const tuning = this.#context.tuning ?? {};
-    const http = new HttpClient({ connectTimeoutMs: tuning.imdsConnectTimeoutMs ?? IMDS_CONNECT_TIMEOUT_MS });
+    const tlsCa = this.#context.options.tlsCa;
+    const http = new HttpClient({
+      connectTimeoutMs: tuning.imdsConnectTimeoutMs ?? IMDS_CONNECT_TIMEOUT_MS,
+      ...(tlsCa.length === 0 ? {} : { ca: tlsCa }),
+    });
     try {
       const imds = new ImdsV2Client({
         http,

@@ -67,6 +67,27 @@ describe("binding certificate cache", () => {
     assert.equal(isBindingFresh(short, T0 + 3 * 60_000 + 1), false, "under 5 minutes left");
   });
 
+  test("a clock ahead of the issuer's does not make a new certificate stale", async () => {
+    const day = await certificateValid(T0, T0 + 24 * HOUR);
+    const mintedAt = T0 + 13 * HOUR;
+    assert.equal(isBindingFresh(day, mintedAt), false, "by the certificate alone it is past half-life");
+    assert.equal(isBindingFresh(day, mintedAt, mintedAt), true);
+    assert.equal(isBindingFresh(day, mintedAt + 5.5 * HOUR - 1000, mintedAt), true, "half of the 11 h left");
+    assert.equal(isBindingFresh(day, mintedAt + 5.5 * HOUR, mintedAt), false);
+
+    let now = mintedAt;
+    const cache = new BindingCertificateCache<{ certificate: LoadedCertificate }>(() => now);
+    let mints = 0;
+    const value = { certificate: day };
+    await cache.get("k", async () => {
+      mints += 1;
+      return value;
+    });
+    now += HOUR;
+    assert.equal(await cache.get("k", async () => ({ certificate: day })), value);
+    assert.equal(mints, 1);
+  });
+
   test("serves the cached value, renews after half-life, shares one mint, forgets failures", async () => {
     let now = T0 + HOUR;
     const cache = new BindingCertificateCache<{ certificate: LoadedCertificate }>(() => now);
@@ -101,8 +122,9 @@ describe("binding certificate cache", () => {
     assert.equal(mints, 4);
   });
 
-  test("invalidate with the rejected value drops only that value", async () => {
-    const cache = new BindingCertificateCache<{ certificate: LoadedCertificate }>(() => T0 + HOUR);
+  test("invalidate with the rejected value drops only that value; discarded values are reported once", async () => {
+    const discarded: unknown[] = [];
+    const cache = new BindingCertificateCache<{ certificate: LoadedCertificate }>(() => T0 + HOUR, (value) => discarded.push(value));
     const old = { certificate: await certificateValid(T0, T0 + 24 * HOUR) };
     const renewed = { certificate: await certificateValid(T0, T0 + 24 * HOUR) };
     await cache.get("k", async () => old);
@@ -110,5 +132,10 @@ describe("binding certificate cache", () => {
     await cache.get("k", async () => renewed);
     cache.invalidate("k", old);
     assert.equal(cache.peek("k"), renewed, "a late invalidation of the old certificate keeps the re-mint");
+    assert.deepEqual(discarded, [old]);
+    const third = { certificate: await certificateValid(T0, T0 + 24 * HOUR) };
+    cache.invalidate("k");
+    await cache.get("k", async () => third);
+    assert.deepEqual(discarded, [old, renewed]);
   });
 });

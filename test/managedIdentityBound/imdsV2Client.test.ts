@@ -47,6 +47,7 @@ describe("ImdsV2Client", () => {
       req.on("end", () => {
         const url = new URL(req.url ?? "/", "http://imds");
         seen.push({ method: req.method ?? "", path: url.pathname, query: url.searchParams, headers: req.headers, body: Buffer.concat(chunks).toString() });
+        if (url.pathname.startsWith("/hang/")) return; // never answers: a timeout
         const answer = script.get(url.pathname)?.shift() ?? { status: 500, body: { error: "unscripted" } };
         res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
         res.end(typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body ?? {}));
@@ -59,6 +60,7 @@ describe("ImdsV2Client", () => {
 
   after(async () => {
     await client.close();
+    server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
@@ -264,6 +266,19 @@ describe("ImdsV2Client", () => {
       return true;
     });
     assert.deepEqual(delays, []);
+  });
+
+  test("an IMDS that does not answer in time is retried as a timeout, then unreachable", async () => {
+    const slow = new ImdsV2Client({ http: client, endpoint: `${endpoint}/hang`, retry: { sleep }, requestTimeoutMs: 50 });
+    await assert.rejects(slow.getPlatformMetadata({ kind: "system" }), (err: unknown) => {
+      assert.ok(err instanceof ImdsV2Error);
+      assert.equal(err.kind, "unreachable");
+      assert.ok(err.cause instanceof TransportError);
+      assert.equal(err.cause.kind, "timeout");
+      return true;
+    });
+    assert.equal(seen.length, 4);
+    assert.deepEqual(delays, [1000, 2000, 4000]);
   });
 
   test("an abort is an abort, not an unavailable IMDS", async () => {
