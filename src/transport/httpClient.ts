@@ -93,7 +93,6 @@ export class HttpClient {
   /** Plain agents by connect timeout; normally just the client's. */
   readonly #defaultAgents = new Map<number, Agent>();
   #agentsCreated = 0;
-  #closed = false;
 
   constructor(options: HttpClientOptions = {}) {
     // Node's `ca` replaces the bundled roots, so extra CAs must be added to them, not given alone.
@@ -116,7 +115,6 @@ export class HttpClient {
    * @throws TransportError when no usable HTTP answer arrived (see its `kind`)
    */
   async request(req: HttpRequest): Promise<HttpResponse> {
-    if (this.#closed) throw new Error("This HttpClient is closed; create a new one.");
     const url = new URL(req.url);
     const host = url.host;
     if (req.clientCertificate !== undefined && url.protocol !== "https:") {
@@ -163,9 +161,11 @@ export class HttpClient {
     }
   }
 
-  /** Closes every agent after its in-flight requests. Later requests are refused. */
+  /**
+   * Closes every agent after its in-flight requests, releasing every connection. A later request
+   * opens new connections, so a long-lived credential can drop idle sockets and go on.
+   */
   async close(): Promise<void> {
-    this.#closed = true;
     const agents = [...this.#certificateAgents.values()].map((entry) => entry.agent);
     this.#certificateAgents.clear();
     agents.push(...this.#defaultAgents.values());

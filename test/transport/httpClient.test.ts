@@ -214,10 +214,17 @@ describe("HttpClient over plain HTTP", () => {
     }
   });
 
-  test("a closed client refuses requests", async () => {
+  test("a closed client releases its agents and opens new ones for later requests", async () => {
     const http = new HttpClient();
-    await http.close();
-    await assert.rejects(http.request({ url: `${plain.origin}/echo`, method: "GET" }), /closed/);
+    try {
+      const before = await http.request({ url: `${plain.origin}/echo`, method: "GET" });
+      await http.close();
+      const after = await http.request({ url: `${plain.origin}/echo`, method: "GET" });
+      assert.equal(after.status, before.status);
+      assert.equal(http.stats.agentsCreated, 2);
+    } finally {
+      await http.close();
+    }
   });
 
   test("invalid options are refused", () => {
