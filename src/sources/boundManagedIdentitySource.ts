@@ -6,6 +6,7 @@
  * the certificate in the TLS handshake.
  */
 import { randomUUID } from "node:crypto";
+import { abortable } from "../abortable.ts";
 import type {
   AssertionRequestContext,
   SignedAssertionFromManagedIdentityCredentialDescription,
@@ -201,7 +202,7 @@ class BoundManagedIdentitySource implements CredentialSource {
       const snapshot = await this.#binding(signal);
       let leg1: Leg1Token;
       try {
-        leg1 = await withAbort(this.#leg1(snapshot), signal);
+        leg1 = await abortable(this.#leg1(snapshot), signal);
       } catch (err) {
         if (attempt === 0 && isBindingRejection(err)) {
           this.#log.warning(
@@ -222,7 +223,7 @@ class BoundManagedIdentitySource implements CredentialSource {
 
   #binding(signal: AbortSignal | undefined): Promise<BindingSnapshot> {
     // The mint is shared: one caller giving up must not cancel it for the others.
-    return withAbort(
+    return abortable(
       this.#cache.get(this.#cacheKey, () => this.#mint()),
       signal,
     );
@@ -415,28 +416,4 @@ function describeRejection(err: unknown): string {
   return "error";
 }
 
-/** `promise`, or a rejection with the signal's reason as soon as `signal` aborts. */
-function withAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  // Whoever gives up, the shared promise must not end as an unhandled rejection.
-  promise.catch(() => undefined);
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(abortReason(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
 
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
-}

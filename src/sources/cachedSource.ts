@@ -1,4 +1,5 @@
 import { inspect } from "node:util";
+import { abortable } from "../abortable.ts";
 import type { NormalizedEntry } from "../configuration/normalized.ts";
 import { credentialLogger } from "../logging.ts";
 import type { CredentialSource, SourceMaterial } from "./types.ts";
@@ -41,28 +42,6 @@ export class SingleFlight<T> {
   }
 }
 
-/**
- * Waits for `promise`, or rejects with the abort reason as soon as `signal` aborts. The shared work
- * goes on for the other callers; only this caller stops waiting.
- */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error as Error);
-      },
-    );
-  });
-}
 
 const logger = credentialLogger("BoundClientCredential");
 

@@ -19,7 +19,7 @@ import {
   transportErrorIn,
 } from "../transport/msalNetworkClient.ts";
 import { imdsRetryPolicy, managedIdentityRetryPolicy, type RetryPolicy, type Sleep } from "../transport/retry.ts";
-import { abortable } from "./cachedSource.ts";
+import { abortable } from "../abortable.ts";
 import type { SourceContext } from "./index.ts";
 import type { AssertionResult, CredentialSource, SourceMaterial } from "./types.ts";
 import { SourceUnavailableError } from "./types.ts";

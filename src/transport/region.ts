@@ -4,6 +4,7 @@
  * name, or auto-detection from `REGION_NAME` and then the instance metadata service. Failure is
  * never an error: no region means the global endpoint.
  */
+import { abortable } from "../abortable.ts";
 import { isValidRegionName } from "./endpoints.ts";
 import type { HttpClient } from "./httpClient.ts";
 import { regionDiscoveryRetryPolicy, type Sleep, withRetry } from "./retry.ts";
@@ -63,26 +64,9 @@ export async function resolveRegion(
     pending = discoverRegion(shared).catch(() => undefined);
     detected.set(key, pending);
   }
-  return imds.signal === undefined ? pending : raceAbort(pending, imds.signal);
+  return imds.signal === undefined ? pending : abortable(pending, imds.signal);
 }
 
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
-}
 
 /** Forgets detected regions. For tests only. @internal */
 export function clearRegionCache(): void {
