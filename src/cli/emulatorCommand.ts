@@ -18,7 +18,7 @@ interrupted (Ctrl+C).
 Options:
   --port <n>            Base port: login n, mTLS n+1, IMDS n+2, Key Vault n+3 (default: free ports)
   --ca-file <path>      Where to write the emulator's CA certificate (default: <out-dir>/ca.pem)
-  --out-dir <dir>       Where to write the demo certificate files (default: ./.bound-credential-emulator)
+  --out-dir <dir>       Where to write the demo certificate files (default: ./.emulator)
   --token-lifetime <s>  Access token lifetime in seconds (default: 3599)
   --tenant-id <id>      The tenant id (default: random)
   -h, --help            Show this help
@@ -64,7 +64,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   }
   const basePort = integerOption(values.port, "port", 0, 65_532);
   const tokenLifetimeSeconds = integerOption(values["token-lifetime"], "token-lifetime", 1, 86_400 * 30);
-  const outDir = path.resolve(values["out-dir"] ?? ".bound-credential-emulator");
+  const outDir = path.resolve(values["out-dir"] ?? ".emulator");
   const caFile = path.resolve(values["ca-file"] ?? path.join(outDir, "ca.pem"));
   mkdirSync(outDir, { recursive: true });
   mkdirSync(path.dirname(caFile), { recursive: true });

@@ -168,9 +168,14 @@ function decodeJwt(jwt: string): DecodedJwt {
   return { header: parse(parts[0] ?? "", "header"), payload: parse(parts[1] ?? "", "payload") };
 }
 
-/** A certificate assertion names its certificate in the header; a federated one does not. */
+/**
+ * A certificate assertion is issued by the client itself (`iss` is its client id, a GUID); a
+ * federated one by an identity provider, whose issuer is an https URL. The header cannot tell
+ * them apart: Entra's own tokens carry `x5t` too.
+ */
 function isCertificateAssertion(jwt: DecodedJwt): boolean {
-  return jwt.header["x5t#S256"] !== undefined || jwt.header["x5t"] !== undefined || jwt.header["x5c"] !== undefined;
+  const issuer = jwt.payload["iss"];
+  return !(typeof issuer === "string" && /^https?:\/\//i.test(issuer));
 }
 
 /** `exp`, `nbf`, `iat`: numbers, or numeric strings as MSAL.NET writes them. */

@@ -30,9 +30,12 @@ export class FaultQueue implements Faults {
     if (!Number.isInteger(count) || count < 1) {
       throw new RangeError(`faults.add: count must be a positive integer, got ${String(fault.count)}.`);
     }
-    const effects = [fault.status !== undefined, fault.reset === true, fault.body !== undefined, fault.tls !== undefined];
+    const answers = fault.status !== undefined || fault.body !== undefined;
+    const effects = [answers, fault.reset === true, fault.tls !== undefined];
     if (effects.filter(Boolean).length > 1) {
-      throw new TypeError("faults.add: give at most one of status, reset, body and tls (delayMs combines with any).");
+      throw new TypeError(
+        "faults.add: give at most one of status/body, reset and tls (status and body combine, delayMs combines with any).",
+      );
     }
     if (effects.every((effect) => !effect) && fault.delayMs === undefined) {
       throw new TypeError("faults.add: give one of status, reset, body, tls or delayMs.");

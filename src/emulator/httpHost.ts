@@ -256,11 +256,11 @@ function faultyReply(
 ): Reply | undefined {
   const retryAfter: Record<string, string> =
     fault.retryAfter === undefined ? {} : { "retry-after": String(fault.retryAfter) };
-  if (fault.status !== undefined) {
+  if (fault.status !== undefined && fault.body === undefined) {
     const reply = errorReply({ ...fault, status: fault.status }, call);
     return { ...reply, headers: { ...reply.headers, ...retryAfter } };
   }
-  const status = 200;
+  const status = fault.status ?? 200;
   switch (fault.body) {
     case "malformed-json":
       return {

@@ -67,7 +67,7 @@ export function imdsRoutes(context: ImdsContext): (method: string, path: string)
     call.journal.error = "not_found";
     return { status: 404, headers: { server: IMDS_SERVER_HEADER, "content-type": "text/plain" }, body: "Not Found" };
   };
-  return (method, path) => {
+  return (_method, path) => {
     switch (path.replace(/\/+$/, "")) {
       case "/metadata/identity/oauth2/token":
         return { route: "imds.token", handle: guarded("GET", (call) => managedIdentityToken(call, context)) };
@@ -84,7 +84,6 @@ export function imdsRoutes(context: ImdsContext): (method: string, path: string)
       case "/metadata/instance/compute":
         return { route: "imds.compute", handle: guarded("GET", (call) => compute(call, context)) };
       default:
-        void method;
         return { route: undefined, handle: absent };
     }
   };

@@ -118,7 +118,9 @@ export type AppSecret = string | { readonly value: string; readonly expiresOn?: 
  * identity's object id, audience `api://AzureADTokenExchange`.
  */
 export interface FederatedCredential {
+  /** The `iss` a presented assertion must carry, exactly. */
   readonly issuer: string;
+  /** The `sub` a presented assertion must carry, exactly. */
   readonly subject: string;
   /** Default `["api://AzureADTokenExchange"]`. */
   readonly audiences?: readonly string[];
@@ -128,14 +130,17 @@ export interface FederatedCredential {
 
 /** Options of {@link Emulator.registerApp}. */
 export interface RegisterAppOptions {
-  /** A random GUID when omitted. */
+  /** The application (client) id; a random GUID when omitted. */
   clientId?: string;
   /** Home tenant; the emulator's default tenant when omitted. */
   tenantId?: string;
   /** Other tenants in which the app may get tokens (a multi-tenant app with consent there). */
   additionalTenantIds?: string[];
+  /** Certificates and subject name trusts the app authenticates with. */
   certificates?: AppCertificate[];
+  /** Client secrets, optionally with an expiry. */
   secrets?: AppSecret[];
+  /** Tokens of other issuers the app accepts as client assertions. */
   federatedCredentials?: FederatedCredential[];
   /** Whether the app may authenticate on the mutual TLS host. Default true; false answers 412 AADSTS51000. */
   mtlsClientAuth?: boolean;
@@ -145,25 +150,43 @@ export interface RegisterAppOptions {
 
 /** An app registered in the emulator, with the calls that change its credentials (rotation tests). */
 export interface RegisteredApp {
+  /** The application (client) id. */
   readonly clientId: string;
   /** Object id of the app's service principal: `oid` and `sub` of its tokens. */
   readonly objectId: string;
+  /** The home tenant. */
   readonly tenantId: string;
+  /** Registers one more certificate or subject name trust (certificate rotation). */
   addCertificate(certificate: AppCertificate): void;
-  /** Removes a certificate registered by PEM. */
+  /**
+   * Removes a certificate registered by PEM.
+   *
+   * @throws Error when no such certificate is registered
+   */
   removeCertificate(thumbprintSha256: string): void;
+  /** Registers one more client secret. */
   addSecret(secret: AppSecret): void;
+  /**
+   * Removes a client secret.
+   *
+   * @throws Error when the secret is not registered
+   */
   removeSecret(value: string): void;
+  /** Trusts one more federated credential. */
   addFederatedCredential(credential: FederatedCredential): void;
+  /** Allows or refuses (412 AADSTS51000) authentication on the mutual TLS host. */
   setMtlsClientAuth(enabled: boolean): void;
 }
 
 /** Options of {@link Emulator.registerManagedIdentity}. */
 export interface RegisterManagedIdentityOptions {
+  /** System-assigned (at most one per emulated VM) or user-assigned. */
   kind: "system" | "user";
-  /** Random GUIDs and an ARM id when omitted. */
+  /** The client id; a random GUID when omitted. */
   clientId?: string;
+  /** The object (principal) id: `oid`/`sub` of its tokens and the subject of its federated credentials; random when omitted. */
   objectId?: string;
+  /** The ARM resource id (`msi_res_id`/`mi_res_id` selector, `xms_mirid` claim); made up when omitted. */
   resourceId?: string;
   /** The emulator's default tenant when omitted. */
   tenantId?: string;
@@ -173,10 +196,15 @@ export interface RegisterManagedIdentityOptions {
 
 /** A managed identity of the emulated VM. */
 export interface RegisteredManagedIdentity {
+  /** System-assigned or user-assigned. */
   readonly kind: "system" | "user";
+  /** The client id (`client_id` selector, `appid` of its tokens). */
   readonly clientId: string;
+  /** The object id (`object_id` selector, `oid`/`sub` of its tokens). */
   readonly objectId: string;
+  /** The ARM resource id. */
   readonly resourceId: string;
+  /** Its tenant. */
   readonly tenantId: string;
 }
 
@@ -184,14 +212,19 @@ export interface RegisteredManagedIdentity {
 export interface JournalEntry {
   /** Arrival order, from 1. */
   readonly sequence: number;
+  /** Arrival time, by the emulator's clock. */
   readonly time: Date;
+  /** The server that received the request. */
   readonly host: EmulatorHostKind;
   /** Identifies the TCP connection: equal ids mean a reused connection. */
   readonly connectionId: number;
+  /** The route served, or undefined for a path the emulator does not serve. */
   readonly route: EmulatorRoute | undefined;
+  /** The HTTP method. */
   readonly method: string;
   /** The path without the query. */
   readonly path: string;
+  /** The query parameters. */
   readonly query: Readonly<Record<string, string>>;
   /** Request headers, lower-case names; `authorization` redacted. */
   readonly headers: Readonly<Record<string, string>>;
@@ -217,35 +250,43 @@ export interface JournalEntry {
 
 /** Every request seen by the emulator, oldest first. */
 export interface Journal extends Iterable<JournalEntry> {
+  /** How many entries there are. */
   readonly length: number;
   /** A copy of the entries. */
   readonly entries: readonly JournalEntry[];
+  /** The entry at an index; negative indexes count from the end. */
   at(index: number): JournalEntry | undefined;
+  /** The entries that match. */
   filter(predicate: (entry: JournalEntry) => boolean): JournalEntry[];
   /** The entries of one route. */
   ofRoute(route: EmulatorRoute): JournalEntry[];
   /** The newest entry of a route, or overall. */
   last(route?: EmulatorRoute): JournalEntry | undefined;
+  /** Forgets every entry. */
   clear(): void;
 }
 
 /**
- * A scripted fault: the next `count` requests of `route` misbehave. Give one of `status`,
- * `reset`, `body` or `tls`, optionally with `delayMs`; `delayMs` alone delays the real answer.
+ * A scripted fault: the next `count` requests of `route` misbehave. Give `status` and/or `body`,
+ * or `reset`, or `tls`, optionally with `delayMs`; `delayMs` alone delays the real answer.
  */
 export interface FaultSpec {
+  /** The route whose requests misbehave. */
   readonly route: EmulatorRoute;
   /** How many requests; default 1. */
   readonly count?: number;
-  /** Answer this status with an error body shaped as the host answers (Entra, IMDS or Key Vault). */
+  /**
+   * Answer this status with an error body shaped as the host answers (Entra, IMDS or Key Vault),
+   * or with `body` when that is given too.
+   */
   readonly status?: number;
-  /** The `Retry-After` header, in seconds. */
+  /** Adds a `Retry-After` header, in seconds. */
   readonly retryAfter?: number;
   /** Wait this long before answering (or resetting). */
   readonly delayMs?: number;
   /** Reset the connection instead of answering. */
   readonly reset?: boolean;
-  /** Answer a broken body: truncated JSON, an HTML page, or a body of {@link FaultSpec.oversizeBytes}. */
+  /** Answer a broken body (status 200 unless `status` is given): truncated JSON, an HTML page, or a body of {@link FaultSpec.oversizeBytes}. */
   readonly body?: "malformed-json" | "html" | "oversize";
   /** Size of an `oversize` body; default 4 MiB. */
   readonly oversizeBytes?: number;
@@ -262,10 +303,15 @@ export interface FaultSpec {
 
 /** Scripted faults. */
 export interface Faults {
-  /** Queues a fault; faults of one route apply in the order added. */
+  /**
+   * Queues a fault; faults of one route apply in the order added.
+   *
+   * @throws TypeError for an unknown route or a contradictory fault
+   */
   add(fault: FaultSpec): void;
   /** How many faulty requests remain, for a route or in total. */
   pending(route?: EmulatorRoute): number;
+  /** Drops every queued fault. */
   clear(): void;
 }
 
@@ -279,6 +325,7 @@ export interface EmulatorStats {
 
 /** Options of {@link EmulatorKeyVault.setSecret}. */
 export interface KeyVaultSecretOptions {
+  /** The secret's content type, e.g. `application/x-pkcs12`. */
   contentType?: string;
   /** The secret's expiry, reported in `attributes.exp`. */
   expiresOn?: Date;
@@ -296,19 +343,21 @@ export interface EmulatorKeyVault {
    * `application/x-pem-file`. Returns the version.
    */
   setCertificate(name: string, certificate: IssuedCertificate, options?: { format?: "pfx" | "pem"; version?: string }): string;
+  /** Deletes every version of a secret. */
   deleteSecret(name: string): void;
 }
 
 /** Options of {@link Emulator.createFederatedAssertion}. */
 export interface FederatedAssertionOptions {
+  /** The `sub` claim. */
   subject: string;
   /** Default `${authorityHost}/${tenantId}/v2.0`. */
   issuer?: string;
   /** Default `api://AzureADTokenExchange`. */
   audience?: string;
-  /** Default 3600. */
+  /** `exp` minus `nbf`, in seconds; default 3600. */
   lifetimeSeconds?: number;
-  /** Default now. */
+  /** The `nbf`/`iat` claims; default now. */
   notBefore?: Date;
 }
 
@@ -328,9 +377,13 @@ export interface Emulator {
   readonly managedIdentityCaCertificatePem: string;
   /** The default tenant. */
   readonly tenantId: string;
+  /** Every request received, for assertions. */
   readonly journal: Journal;
+  /** Scripted faults per route. */
   readonly faults: Faults;
+  /** TLS handshake and connection counters. */
   readonly stats: EmulatorStats;
+  /** The Key Vault's secrets. */
   readonly keyVault: EmulatorKeyVault;
   /** `{authorityHost}/{tenant}/oauth2/v2.0/token`. */
   tokenEndpoint(tenantId?: string): string;

@@ -144,7 +144,7 @@ describe("federated credentials with managed identities", () => {
     assert.equal(aadsts(response), 500181);
   });
 
-  test("a binding certificate authenticates only its own identity, and not by assertion", async () => {
+  test("a binding certificate authenticates only its own identity; a look-alike from another CA does not", async () => {
     const binding = await mintBindingCertificate();
     const other = emulator.registerManagedIdentity({ kind: "user" });
     const wrongIdentity = await postToken(
@@ -154,11 +154,28 @@ describe("federated credentials with managed identities", () => {
     );
     assert.equal(aadsts(wrongIdentity), 700027);
     const selfIssued = await emulator.issueCertificate({ subject: `CN=${identity.clientId}` });
-    const forged = await leg1({ ...selfIssued, clientId: identity.clientId, tenantId: emulator.tenantId });
+    const forged = await leg1({
+      certificatePem: selfIssued.certificatePem,
+      privateKeyPem: selfIssued.privateKeyPem,
+      clientId: identity.clientId,
+      tenantId: emulator.tenantId,
+    });
     assert.equal(aadsts(forged), 700027);
     const bearer = await leg1(binding, "bearer");
     assert.equal(bearer.json["token_type"], "Bearer");
-    assert.ok(new X509Certificate(binding.certificatePem));
+    const withAssertion = await postToken(
+      emulator,
+      {
+        client_id: binding.clientId,
+        grant_type: "client_credentials",
+        scope: TOKEN_EXCHANGE,
+        client_assertion_type: JWT_BEARER,
+        client_assertion: await emulator.createFederatedAssertion({ subject: "x" }),
+      },
+      { host: "mtls", client: binding },
+    );
+    assert.equal(aadsts(withAssertion), 392189);
+    assert.match(new X509Certificate(binding.certificatePem).subject, new RegExp(identity.clientId));
   });
 
   test("federated credential mismatches: issuer AADSTS700211, subject AADSTS700213, audience AADSTS700212", async () => {
