@@ -1,4 +1,5 @@
 // @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect polyfill first.
+import type { ComputeUnitId } from "../transport/imdsV2.ts";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import type { BindingKey } from "./bindingKey.ts";
@@ -9,11 +10,6 @@ export const CUID_ATTRIBUTE_OID = "1.3.6.1.4.1.311.90.2.10";
 /** The signature IMDS v2 expects: RSASSA-PSS, SHA-256, MGF1-SHA-256, 32-byte salt. */
 export const BINDING_CSR_SIGNATURE = { name: "RSA-PSS", hash: "SHA-256", saltLength: 32 } as const;
 
-/** The compute unit id of the VM or scale set, as `getplatformmetadata` returns it. */
-export interface ComputeUnitId {
-  readonly vmId?: string | null | undefined;
-  readonly vmssId?: string | null | undefined;
-}
 
 /** What goes into a binding CSR. */
 export interface BindingCsrInput {

@@ -7,10 +7,24 @@
 import type { Readable } from "node:stream";
 import { rootCertificates } from "node:tls";
 import { Agent, request as undiciRequest } from "undici";
-import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
 import { fromUndiciError, TransportError } from "./errors.ts";
 
 /** Settings shared by every request of one {@link HttpClient}. */
+/**
+ * A client certificate as the transport needs it for a TLS handshake. The sources' loaded
+ * certificates satisfy it; the transport knows nothing else about them.
+ */
+export interface TlsClientCertificate {
+  /** Uppercase hex SHA-256 of the leaf: the key of its agent. */
+  readonly thumbprintSha256: string;
+  /** The leaf certificate. */
+  readonly leaf: { toString(): string };
+  /** PEM of the leaf followed by its intermediates. */
+  readonly certificateChainPem: string;
+  /** PKCS#8 PEM of the private key. */
+  readonly privateKeyPem: string;
+}
+
 export interface HttpClientOptions {
   /**
    * Extra trusted CAs (PEM), added to Node's bundled roots. Verification is never turned off;
@@ -45,7 +59,7 @@ export interface HttpRequest {
    */
   connectTimeoutMs?: number;
   /** Present this certificate in the TLS handshake (https only). */
-  clientCertificate?: LoadedCertificate;
+  clientCertificate?: TlsClientCertificate;
   /** Send the intermediates with the leaf. Default false: the leaf alone. */
   sendChain?: boolean;
 }
@@ -190,7 +204,7 @@ export class HttpClient {
     return agent;
   }
 
-  #getCertificateAgent(certificate: LoadedCertificate, sendChain: boolean): Agent {
+  #getCertificateAgent(certificate: TlsClientCertificate, sendChain: boolean): Agent {
     const key = `${certificate.thumbprintSha256}|${sendChain ? "chain" : "leaf"}`;
     const existing = this.#certificateAgents.get(key);
     if (existing !== undefined) return existing.agent;

@@ -4,7 +4,6 @@
  * plain HTTP to the link-local IMDS; nothing here holds a key or a token.
  */
 import { randomUUID, X509Certificate } from "node:crypto";
-import type { ComputeUnitId } from "../sources/bindingCsr.ts";
 import { parseEntraError } from "./entraError.ts";
 import { TransportError } from "./errors.ts";
 import type { HttpClient, HttpResponse } from "./httpClient.ts";
@@ -20,6 +19,12 @@ import {
 } from "./retry.ts";
 
 /** The API version of both IMDS v2 calls. */
+/** The compute unit id of the VM or scale set, as `getplatformmetadata` returns it. */
+export interface ComputeUnitId {
+  readonly vmId?: string | null | undefined;
+  readonly vmssId?: string | null | undefined;
+}
+
 export const IMDS_V2_API_VERSION = "2.0";
 /** Path of the platform metadata call. */
 export const PLATFORM_METADATA_PATH = "/metadata/identity/getplatformmetadata";

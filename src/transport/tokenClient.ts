@@ -5,10 +5,9 @@
  */
 import { platform } from "node:os";
 import { SDK_VERSION } from "../constants.ts";
-import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
 import { parseEntraError } from "./entraError.ts";
 import { TransportError } from "./errors.ts";
-import type { HttpClient, HttpResponse } from "./httpClient.ts";
+import type { HttpClient, HttpResponse, TlsClientCertificate } from "./httpClient.ts";
 import { parseRetryAfter, type RetryEvent, type Sleep, stsRetryPolicy, withRetry } from "./retry.ts";
 import { parseTokenResponse, type TokenResponse } from "./tokenResponse.ts";
 
@@ -32,7 +31,7 @@ export interface TokenRequest {
   /** Form fields (`client_id`, `grant_type`, `scope`, `client_assertion`, …). */
   form: Record<string, string>;
   /** Present this certificate in the TLS handshake. */
-  clientCertificate?: LoadedCertificate;
+  clientCertificate?: TlsClientCertificate;
   /** Send the intermediates with the leaf. */
   sendChain?: boolean;
   /** Sent as `client-request-id`; Entra echoes it and logs it as the correlation id. */

@@ -115,6 +115,10 @@ export function parseTokenResponse(body: string, options: ParseTokenResponseOpti
       `${from} has no access_token (${accessToken === undefined ? "missing" : `got ${describeType(accessToken)}, expected a non-empty string`}).`,
     );
   }
+  if (!/^[\x21-\x7e]+$/.test(accessToken)) {
+    // It goes into an Authorization header: spaces, line breaks or non-ASCII would break or forge it.
+    throw new TokenResponseError("access_token", `${from} has an access_token with characters a token cannot have.`);
+  }
   const tokenType = own("token_type");
   if (typeof tokenType !== "string" || tokenType.trim().length === 0) {
     throw new TokenResponseError(
