@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { GetTokenOptions, TokenCredential } from "@azure/core-auth";
+import { decodeJwt } from "jose";
 import { CredentialList, type ServedToken } from "./acquisition/credentialList.ts";
 import { MtlsAcquirer } from "./acquisition/bound/mtlsAcquirer.ts";
 import { SourceEntry, type SourceEntryContext } from "./acquisition/sourceEntry.ts";
@@ -171,7 +172,7 @@ export class BoundClientCredential implements TokenCredential {
     );
     const context: SourceEntryContext = {
       clientId: this.#options.clientId,
-      msal: new MsalAcquirer(this.#options, networkClient, this.#logger),
+      msal: new MsalAcquirer(this.#options, networkClient, this.#logger, this.#now),
       mtls: new MtlsAcquirer(this.#options, this.#http, this.#now, hooks.retry),
       now: this.#now,
       logger: this.#logger,
@@ -306,6 +307,7 @@ export class BoundClientCredential implements TokenCredential {
       const entry: NormalizedEntry = served.entry;
       this.#lastServed = { entryId: entry.id, bound: entry.bound, tokenEndpoint: served.token.tokenEndpoint, cache: outcome };
       this.#logger.info(`getToken() => SUCCESS. Scopes: ${scopeList.join(", ")}. Served by ${entry.id} from ${new URL(served.token.tokenEndpoint).host}.`);
+      if (this.#options.allowLoggingAccountIdentifiers) this.#logAccount(token.token);
     }
     return {
       token: token.token,
@@ -313,6 +315,21 @@ export class BoundClientCredential implements TokenCredential {
       refreshAfterTimestamp: token.refreshAfterTimestamp,
       tokenType: "Bearer",
     };
+  }
+
+  /** As `@azure/identity` does when `allowLoggingAccountIdentifiers` is set: who the token is for. */
+  #logAccount(accessToken: string): void {
+    let claims: Record<string, unknown>;
+    try {
+      claims = decodeJwt(accessToken);
+    } catch {
+      this.#logger.info("getToken() => Authenticated account: the token is not a JWT, so its identifiers are unknown.");
+      return;
+    }
+    const text = (name: string): string => (typeof claims[name] === "string" ? (claims[name] as string) : "No identifier available");
+    this.#logger.info(
+      `getToken() => Authenticated account. Client ID: ${text("appid") === "No identifier available" ? text("azp") : text("appid")}. Tenant ID: ${text("tid")}. Object ID: ${text("oid")}.`,
+    );
   }
 
   #resolveTenant(requested: string | undefined): string {
