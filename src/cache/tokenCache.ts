@@ -122,12 +122,12 @@ export class TokenCache {
         this.#store.set(storeKey, token);
         return token;
       });
-      const started: Flight = { promise, controller, waiters: 0 };
-      flight = started;
-      this.#inFlight.set(flightKey, started);
       const clear = (): void => {
         if (this.#inFlight.get(flightKey) === started) this.#inFlight.delete(flightKey);
       };
+      const started: Flight = { promise, controller, waiters: 0, abandon: clear };
+      flight = started;
+      this.#inFlight.set(flightKey, started);
       promise.then(clear, clear);
     }
     return this.#wait(flight, signal);
@@ -141,7 +141,12 @@ export class TokenCache {
     return new Promise<CachedToken>((resolve, reject) => {
       const onAbort = (): void => {
         flight.waiters--;
-        if (flight.waiters === 0) flight.controller.abort(signal.reason);
+        if (flight.waiters === 0) {
+          // Nobody waits any more: a caller arriving while the aborted request unwinds must start
+          // a request of its own instead of joining this one and inheriting its abort.
+          flight.abandon();
+          flight.controller.abort(signal.reason);
+        }
         reject(signal.reason);
       };
       signal.addEventListener("abort", onAbort, { once: true });
@@ -169,4 +174,6 @@ interface Flight {
   readonly promise: Promise<CachedToken>;
   readonly controller: AbortController;
   waiters: number;
+  /** Forgets this flight so that the next caller starts another; a no-op once it is replaced. */
+  readonly abandon: () => void;
 }

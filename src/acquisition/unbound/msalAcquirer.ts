@@ -30,12 +30,18 @@ export class MsalAcquirer {
   readonly #options: NormalizedOptions;
   readonly #networkClient: INetworkModule;
   readonly #logger: CredentialLogger;
+  readonly #now: () => number;
   readonly #apps = new Map<string, { material: SourceMaterial; app: ConfidentialClientApplication }>();
 
-  constructor(options: NormalizedOptions, networkClient: INetworkModule, logger: CredentialLogger) {
+  /**
+   * @param now - the credential's clock: expiry is reported on it, as msal-node reports it on the
+   * real one
+   */
+  constructor(options: NormalizedOptions, networkClient: INetworkModule, logger: CredentialLogger, now: () => number = Date.now) {
     this.#options = options;
     this.#networkClient = networkClient;
     this.#logger = logger;
+    this.#now = now;
   }
 
   /**
@@ -52,6 +58,8 @@ export class MsalAcquirer {
   ): Promise<AcquiredToken> {
     const app = this.#appFor(entry, material, request);
     const scope: RequestScope = { signal: request.signal, timeoutMs: request.timeoutMs, failure: undefined };
+    const started = this.#now();
+    const startedReal = Date.now();
     let result: AuthenticationResult | null;
     try {
       result = await runInRequestScope(scope, () =>
@@ -72,12 +80,13 @@ export class MsalAcquirer {
     if (result === null || result.accessToken === "" || result.expiresOn === null) {
       throw new MsalResultError("msal-node returned no access token or no expiry.");
     }
+    // msal-node dates the token with the real clock; carry its lifetime over to the credential's.
+    const lifetimeMs = Math.max(0, result.expiresOn.getTime() - startedReal);
     const refreshOn = result.refreshOn?.getTime();
-    const now = Date.now();
     return {
       accessToken: result.accessToken,
-      expiresOnTimestamp: result.expiresOn.getTime(),
-      refreshInSeconds: refreshOn === undefined ? undefined : Math.max(0, Math.floor((refreshOn - now) / 1000)),
+      expiresOnTimestamp: started + lifetimeMs,
+      refreshInSeconds: refreshOn === undefined ? undefined : Math.max(0, Math.floor((refreshOn - startedReal) / 1000)),
       tokenEndpoint: `${this.#options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
     };
   }
