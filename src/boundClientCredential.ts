@@ -65,7 +65,7 @@ export interface TokenProvenance {
   readonly bound: boolean;
   /** The token endpoint that issued the token. */
   readonly tokenEndpoint: string;
-  /** How the cache answered. */
+  /** Why the token was requested: a cache `miss`, a due `refresh`, or a claims challenge (`bypass`). */
   readonly cache: CacheOutcome;
 }
 
@@ -224,7 +224,10 @@ export class BoundClientCredential implements TokenCredential {
     return tracingClient.withSpan("BoundClientCredential.getToken", options, (updated) => this.#getToken(scopes, updated));
   }
 
-  /** Which entry served the last token, and from where. Undefined before the first token. */
+  /**
+   * Which entry obtained the last token requested from Entra, and from where. Cache hits do not
+   * change it. Undefined before the first request.
+   */
   get lastServed(): TokenProvenance | undefined {
     return this.#lastServed;
   }

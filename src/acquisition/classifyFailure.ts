@@ -70,7 +70,7 @@ function fromEntraError(error: EntraError): ServiceFailure {
 function fromMsalError(error: unknown): ServiceFailure | undefined {
   if (!(error instanceof Error) || error.name !== "ServerError") return undefined;
   const fields = error as Error & { errorCode?: unknown; errorMessage?: unknown; errorNo?: unknown; status?: unknown };
-  const message = typeof fields.errorMessage === "string" ? fields.errorMessage : error.message;
+  const message = msalDescription(typeof fields.errorMessage === "string" ? fields.errorMessage : error.message);
   const fromNo = typeof fields.errorNo === "string" && /^\d+$/.test(fields.errorNo) ? Number(fields.errorNo) : undefined;
   const fromText = /AADSTS(\d+)/.exec(message)?.[1];
   return {
@@ -79,6 +79,18 @@ function fromMsalError(error: unknown): ServiceFailure | undefined {
     aadsts: fromNo ?? (fromText === undefined ? undefined : Number(fromText)),
     description: message,
   };
+}
+
+/**
+ * msal-node wraps Entra's description as `Error(s): 7000215 - Timestamp: … - Description: AADSTS…
+ * - Trace ID: … - Correlation ID: …`; the description alone is what a reader needs.
+ */
+function msalDescription(message: string): string {
+  const start = message.indexOf("Description: ");
+  if (start < 0) return message;
+  const rest = message.slice(start + "Description: ".length);
+  const end = rest.search(/ - (Trace ID|Correlation ID|Timestamp): /);
+  return (end < 0 ? rest : rest.slice(0, end)).trim();
 }
 
 function isAbort(error: unknown): boolean {
