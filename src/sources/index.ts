@@ -8,6 +8,7 @@ import { ClientSecretSource } from "./clientSecretSource.ts";
 import { CustomAssertionSource } from "./customAssertionSource.ts";
 import { KeyVaultSource } from "./keyVaultSource.ts";
 import { createManagedIdentityAssertionSource } from "./managedIdentityAssertion.ts";
+import { managedIdentityTokenCredential } from "./managedIdentityTokenCredential.ts";
 import { PathSource } from "./pathSource.ts";
 import type { CredentialSource } from "./types.ts";
 import { WindowsStoreSource } from "./windowsStoreSource.ts";
@@ -40,7 +41,9 @@ export function createSource(entry: NormalizedEntry, context: SourceContext): Cr
     case "Base64Encoded":
       return new Base64Source(entry, description, context.now);
     case "KeyVault":
-      return new KeyVaultSource(entry, description, context.options, context.now);
+      return new KeyVaultSource(entry, description, context.options, context.now, () =>
+        managedIdentityTokenCredential(entry, description.managedIdentityClientId, context),
+      );
     case "StoreWithThumbprint":
     case "StoreWithDistinguishedName":
     case "StoreWithSubjectName":

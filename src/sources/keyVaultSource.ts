@@ -1,5 +1,4 @@
 import type { TokenCredential } from "@azure/core-auth";
-import { ManagedIdentityCredential } from "@azure/identity";
 import { type KeyVaultSecret, SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
 import * as tls from "node:tls";
 import type { NormalizedEntry, NormalizedOptions } from "../configuration/normalized.ts";
@@ -57,17 +56,23 @@ const KEY_VAULT_TIMEOUT_MS = 30_000;
 export class KeyVaultSource extends CachedSource {
   readonly #description: Readonly<KeyVaultCredentialDescription>;
   readonly #options: NormalizedOptions;
+  readonly #managedIdentity: () => TokenCredential;
   #client: SecretClient | undefined;
 
+  /**
+   * @param managedIdentity - makes the managed identity credential used when no credential is given
+   */
   constructor(
     entry: NormalizedEntry,
     description: Readonly<KeyVaultCredentialDescription>,
     options: NormalizedOptions,
     now: () => number,
+    managedIdentity: () => TokenCredential,
   ) {
     super(entry, now);
     this.#description = description;
     this.#options = options;
+    this.#managedIdentity = managedIdentity;
   }
 
   protected override async read(): Promise<SourceMaterial> {
@@ -96,7 +101,7 @@ export class KeyVaultSource extends CachedSource {
     const credential: TokenCredential =
       this.#description.keyVaultCredential ??
       this.#options.keyVaultCredential ??
-      managedIdentityCredential(this.#description.managedIdentityClientId);
+      this.#managedIdentity();
     const options: SecretClientOptions = {
       // Outside Azure (a private endpoint alias, a local vault) the challenge resource
       // (vault.azure.net) cannot be a suffix of the host, and the SDK would refuse the challenge.
@@ -127,10 +132,6 @@ function certificateFromSecret(secret: KeyVaultSecret): LoadedCertificate {
   throw new SourceUnavailableError(
     `the secret has content type ${JSON.stringify(secret.properties.contentType)}, which is not a certificate (expected ${PKCS12_CONTENT_TYPE} or ${PEM_CONTENT_TYPE}); name a Key Vault certificate in keyVaultCertificateName`,
   );
-}
-
-function managedIdentityCredential(clientId: string | undefined): TokenCredential {
-  return clientId === undefined ? new ManagedIdentityCredential() : new ManagedIdentityCredential({ clientId });
 }
 
 function parseVaultUrl(value: string): URL {

@@ -178,7 +178,9 @@ describe("KeyVault source", () => {
       tlsCa: options.trust === false ? [] : [ca.certificatePem],
       keyVaultCredential: options.optionsCredential,
     });
-    return new KeyVaultSource(entryOf(description), description, normalized, Date.now);
+    return new KeyVaultSource(entryOf(description), description, normalized, Date.now, () => {
+      throw new Error("these tests always give a credential");
+    });
   }
 
   test("PKCS#12 content: the latest version, after the 401 challenge, with the challenge's scope and tenant", async () => {
