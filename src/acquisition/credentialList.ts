@@ -79,7 +79,7 @@ export class CredentialList {
         this.#logger.warning(`${candidate.entry.id} failed and no other entry would help: ${failure.reason}`);
         throw this.#finalError(request, failures, failure);
       }
-      this.#benchEntry(candidate.entry, failure);
+      this.#benchEntry(candidate.entry, failure, request.correlationId);
     }
     throw this.#finalError(request, failures, undefined);
   }
@@ -114,14 +114,14 @@ export class CredentialList {
     }
   }
 
-  #benchEntry(entry: NormalizedEntry, failure: EntryFailure): void {
+  #benchEntry(entry: NormalizedEntry, failure: EntryFailure, correlationId: string): void {
     const previous = this.#bench.get(entry.index);
     const cooldownMs =
       previous === undefined ? INITIAL_COOLDOWN_MS : Math.min(previous.cooldownMs * 2, MAX_COOLDOWN_MS);
     const until = this.#now() + cooldownMs;
     this.#bench.set(entry.index, { until, cooldownMs, lastReason: failure.reason });
     this.#logger.warning(
-      `${entry.id} is ${failure.outcome}: ${failure.reason} It is benched for ${Math.round(cooldownMs / 1000)} s.`,
+      `${entry.id} is ${failure.outcome}: ${failure.reason} It is benched for ${Math.round(cooldownMs / 1000)} s (correlation id ${correlationId}).`,
     );
   }
 

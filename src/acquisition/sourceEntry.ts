@@ -43,11 +43,18 @@ export class SourceEntry implements ListEntry {
 
   async acquire(request: TokenRequest, reload: boolean): Promise<AcquiredToken> {
     const material = await this.#material(request.signal, reload);
+    const certificate = material.kind === "certificate" ? ` with certificate ${material.certificate.thumbprintSha256}` : "";
     if (!this.entry.bound) {
+      this.#context.logger.verbose(
+        `${this.entry.id} => requesting a token${certificate} (correlation id ${request.correlationId}).`,
+      );
       return this.#context.msal.acquire(this.entry, material, request, await this.#context.region(request.signal));
     }
     const tokenEndpoint = await this.#context.mtlsTokenEndpoint(request.tenantId, request.signal);
     if (material.kind === "certificate") {
+      this.#context.logger.verbose(
+        `${this.entry.id} => requesting a token over mutual TLS from ${new URL(tokenEndpoint).host}${certificate} (correlation id ${request.correlationId}).`,
+      );
       return this.#context.mtls.withCertificate(material.certificate, request, tokenEndpoint);
     }
     if (material.kind === "assertion") {
@@ -65,6 +72,9 @@ export class SourceEntry implements ListEntry {
         );
       }
       this.#noteCertificate(bindingCertificate);
+      this.#context.logger.verbose(
+        `${this.entry.id} => requesting a token over mutual TLS from ${new URL(tokenEndpoint).host} with binding certificate ${bindingCertificate.thumbprintSha256} (correlation id ${request.correlationId}).`,
+      );
       return this.#context.mtls.withBoundAssertion({ ...bound, bindingCertificate }, request, tokenEndpoint);
     }
     throw new SourceUnavailableError("a client secret cannot be used over mutual TLS; set useBoundCredential to false for it.");
