@@ -2,6 +2,7 @@ import type { NormalizedEntry } from "../configuration/normalized.ts";
 import { SourceUnavailableError } from "../sources/types.ts";
 import { EntraError } from "../transport/entraError.ts";
 import { TransportError } from "../transport/errors.ts";
+import { transportErrorIn } from "../transport/msalNetworkClient.ts";
 import { AADSTS_RULES } from "./aadstsCodes.ts";
 import { UnexpectedTokenTypeError } from "./bound/mtlsAcquirer.ts";
 import type { EntryFailure, EntryOutcome } from "./entryOutcome.ts";
@@ -22,7 +23,9 @@ export function classifyFailure(entry: NormalizedEntry, error: unknown): EntryFa
   if (error instanceof SourceUnavailableError) {
     return failure("unavailable", error.reason, error);
   }
-  if (error instanceof TransportError) return classifyTransport(entry, error);
+  // msal-node wraps our transport's failure in its own `network_error`; the cause tells what happened.
+  const transport = error instanceof TransportError ? error : transportErrorIn(error);
+  if (transport !== undefined) return classifyTransport(entry, transport);
   if (error instanceof UnexpectedTokenTypeError) return failure("stop", error.message, error);
   const service = error instanceof EntraError ? fromEntraError(error) : fromMsalError(error);
   if (service !== undefined) return classifyService(service, error);
@@ -31,10 +34,17 @@ export function classifyFailure(entry: NormalizedEntry, error: unknown): EntryFa
   return failure("stop", message, error);
 }
 
+/**
+ * A host that cannot be reached or refuses the handshake makes the entry unavailable: another entry
+ * may go elsewhere (a bound entry to the mTLS host, an unbound one to the login host), and a
+ * `ChainedTokenCredential` should move on, as it does for `@azure/identity`'s credentials. A host
+ * that was reached but did not answer in time is a request error.
+ */
 function classifyTransport(entry: NormalizedEntry, error: TransportError): EntryFailure {
   const what = error.message;
   if (error.kind === "aborted") return failure("stop", "the request was aborted.", error);
-  if (entry.bound && (error.kind === "connect" || error.kind === "tls" || error.kind === "reset")) {
+  if (error.kind === "connect" || error.kind === "tls" || error.kind === "reset") {
+    if (!entry.bound) return failure("unavailable", `the token endpoint could not be used: ${what}`, error);
     // A managed identity's binding certificate may have been revoked under us: re-mint it once.
     const outcome: EntryOutcome =
       entry.description.sourceType === "SignedAssertionFromManagedIdentity" && error.kind !== "connect" ? "rejected" : "unavailable";

@@ -150,8 +150,9 @@ export class CredentialList {
     }
     const decisive = stoppedBy ?? failures.findLast((f) => f.failure.outcome !== "unavailable")?.failure;
     const aadsts = decisive?.aadsts;
+    // 0 when no HTTP answer came at all (a timeout, an abort), as a browser reports it.
     return new AuthenticationError(
-      decisive?.statusCode ?? 400,
+      decisive?.statusCode ?? 0,
       {
         error: decisive?.outcome === "stop" ? "request_failed" : "invalid_client",
         error_description: message,

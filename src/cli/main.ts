@@ -3,11 +3,17 @@
  * `bound-credential`: the command line of bound-client-credential. Each subcommand lives in its
  * own module and registers here with a one-line summary.
  */
+import { doctorCommand } from "./doctor.ts";
 import { emulatorCommand } from "./emulatorCommand.ts";
+import { tokenCommand } from "./token.ts";
 import type { CliCommand, CliIo } from "./types.ts";
 
 /** The subcommands, by name. Add new ones here. */
-export const commands: ReadonlyMap<string, CliCommand> = new Map([["emulator", emulatorCommand]]);
+export const commands: ReadonlyMap<string, CliCommand> = new Map([
+  ["emulator", emulatorCommand],
+  ["token", tokenCommand],
+  ["doctor", doctorCommand],
+]);
 
 function usage(): string {
   const width = Math.max(...[...commands.keys()].map((name) => name.length));
