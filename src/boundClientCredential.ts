@@ -110,6 +110,8 @@ export class BoundClientCredential implements TokenCredential {
   readonly #list: CredentialList;
   readonly #http: HttpClient;
   readonly #logger: CredentialLogger;
+  /** Cache keys of plain single-scope calls, so the hot path builds no string. */
+  readonly #plainKeys = new Map<string, string>();
   readonly #env: Readonly<Record<string, string | undefined>>;
   #lastServed: TokenProvenance | undefined;
 
@@ -220,7 +222,9 @@ export class BoundClientCredential implements TokenCredential {
    * @throws CredentialUnavailableError when every entry was unavailable
    * @throws AuthenticationError when Entra refused, or the request itself failed
    */
-  async getToken(scopes: string | string[], options: GetTokenOptions = {}): Promise<BoundAccessToken> {
+  getToken(scopes: string | string[], options: GetTokenOptions = {}): Promise<BoundAccessToken> {
+    const hit = this.#cachedWithoutOptions(scopes, options);
+    if (hit !== undefined) return Promise.resolve(hit);
     return tracingClient.withSpan("BoundClientCredential.getToken", options, (updated) => this.#getToken(scopes, updated));
   }
 
@@ -252,6 +256,41 @@ export class BoundClientCredential implements TokenCredential {
       clientId: this.#options.clientId,
       authorityHost: this.#options.authorityHost,
       clientCredentials: this.#options.entries.map((e) => e.id),
+    };
+  }
+
+  /**
+   * The hot path: a fresh cached token for one scope asked without options, returned without a
+   * span, a promise chain or an allocation beyond the answer. Anything else — another tenant,
+   * claims, CAE, a tracing context, a token due for refresh — takes the full path.
+   */
+  #cachedWithoutOptions(scopes: string | string[], options: GetTokenOptions): BoundAccessToken | undefined {
+    const scope = typeof scopes === "string" ? scopes : scopes.length === 1 ? scopes[0] : undefined;
+    if (
+      scope === undefined ||
+      options.tenantId !== undefined ||
+      options.claims !== undefined ||
+      options.enableCae === true ||
+      options.proofOfPossessionOptions !== undefined ||
+      options.abortSignal?.aborted === true ||
+      options.tracingOptions?.tracingContext !== undefined
+    ) {
+      return undefined;
+    }
+    let key = this.#plainKeys.get(scope);
+    if (key === undefined) {
+      if (scope.trim() !== scope || scope === "") return undefined;
+      key = cacheKey({ tenantId: this.#options.tenantId, scopes: [scope], enableCae: false });
+      if (this.#plainKeys.size >= 1024) this.#plainKeys.clear();
+      this.#plainKeys.set(scope, key);
+    }
+    const cached = this.#cache.peek(key);
+    if (cached === undefined) return undefined;
+    return {
+      token: cached.token,
+      expiresOnTimestamp: cached.expiresOnTimestamp,
+      refreshAfterTimestamp: cached.refreshAfterTimestamp,
+      tokenType: "Bearer",
     };
   }
 

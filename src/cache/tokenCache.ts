@@ -65,6 +65,7 @@ export class TokenCache {
       onOutcome?: (outcome: CacheOutcome) => void;
     },
   ): Promise<CachedToken> {
+    options.signal?.throwIfAborted();
     const cached = this.#store.get(key);
     const now = this.#now();
     const usable = cached !== undefined && cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > now;
@@ -99,9 +100,8 @@ export class TokenCache {
   peek(key: string): CachedToken | undefined {
     const cached = this.#store.get(key);
     if (cached === undefined) return undefined;
-    return cached.refreshAfterTimestamp > this.#now() && cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > this.#now()
-      ? cached
-      : undefined;
+    const now = this.#now();
+    return cached.refreshAfterTimestamp > now && cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > now ? cached : undefined;
   }
 
   /**

@@ -64,7 +64,7 @@ export async function authenticateOnLoginHost(
   credentials: PresentedCredentials,
   tenant: string,
   context: AuthenticationContext,
-  replays: ReplayCache,
+  replays: ReplayCache | undefined,
 ): Promise<AuthenticationMethod> {
   const { clientSecret, clientAssertion, clientAssertionType } = credentials;
   if (clientSecret !== undefined && clientAssertion !== undefined) throw entraErrors.twoCredentials();
@@ -93,7 +93,7 @@ export async function authenticateOnMtlsHost(
   tlsChain: readonly X509Certificate[],
   popRequested: boolean,
   context: AuthenticationContext,
-  replays: ReplayCache,
+  replays: ReplayCache | undefined,
 ): Promise<AuthenticationMethod> {
   const tlsCertificate = tlsChain[0];
   if (tlsCertificate === undefined) throw entraErrors.clientCertificateMissing();
@@ -218,7 +218,7 @@ async function verifyCertificateAssertion(
   jwt: DecodedJwt,
   tenant: string,
   context: AuthenticationContext,
-  replays: ReplayCache,
+  replays: ReplayCache | undefined,
 ): Promise<X509Certificate> {
   const { header, payload } = jwt;
   const alg = header["alg"];
@@ -246,7 +246,7 @@ async function verifyCertificateAssertion(
   const exp = checkTimes(payload, context);
   const jti = payload["jti"];
   if (typeof jti !== "string" || jti === "") throw entraErrors.malformedAssertion("The jti claim is missing.");
-  if (!replays.remember(`${principal.clientId}|${jti}`, exp + context.skewSeconds, context.clock() / 1000)) {
+  if (replays !== undefined && !replays.remember(`${principal.clientId}|${jti}`, exp + context.skewSeconds, context.clock() / 1000)) {
     throw entraErrors.assertionSignatureInvalid(`The assertion was already used: jti '${jti}' was presented before.`);
   }
   return signer.certificate;

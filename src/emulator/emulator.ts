@@ -205,7 +205,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     directory,
     tokens,
     authentication,
-    replays: new ReplayCache(),
+    replays: options.rejectReplayedAssertions === false ? undefined : new ReplayCache(),
     urls,
     clock,
     tokenLifetimeSeconds,

@@ -22,7 +22,8 @@ export interface EntraContext {
   readonly directory: Directory;
   readonly tokens: TokenService;
   readonly authentication: AuthenticationContext;
-  readonly replays: ReplayCache;
+  /** Undefined when repeated assertions are accepted. */
+  readonly replays: ReplayCache | undefined;
   /** Filled in once the servers listen. */
   readonly urls: { authorityHost: string; mtlsAuthorityHost: string };
   readonly clock: () => number;

@@ -51,6 +51,12 @@ export interface EmulatorOptions {
    * for long-lived tokens, and tests of proactive refresh want it on short ones too.
    */
   sendRefreshIn?: boolean;
+  /**
+   * Refuse a client assertion whose `jti` was presented before (AADSTS700027). Default true. Set it
+   * to false to accept what msal-node does — it signs one assertion and re-sends it for up to ten
+   * minutes — as Entra ID accepts it in practice.
+   */
+  rejectReplayedAssertions?: boolean;
   /** Clock skew allowed on client assertion times, in seconds. Default 300, as Entra. */
   clockSkewSeconds?: number;
   /** The emulator's clock, in milliseconds since the epoch; default `Date.now`. Lets tests expire tokens without waiting. */

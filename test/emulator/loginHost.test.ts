@@ -206,6 +206,19 @@ describe("login host token endpoint", () => {
       assert.match(String(again.json["error_description"]), /already used/);
     });
 
+    test("with rejectReplayedAssertions: false, a repeated assertion is accepted, as msal-node re-sends one", async () => {
+      const lenient = await startEmulator({ rejectReplayedAssertions: false });
+      try {
+        const lenientApp = lenient.registerApp({ certificates: [certificate.certificatePem] });
+        const assertion = await signClientAssertion({ certificate, clientId: lenientApp.clientId, audience: lenient.tokenEndpoint(), claims: { jti: "same-jti" } });
+        const body = { client_id: lenientApp.clientId, grant_type: "client_credentials", scope: "https://storage.azure.com/.default", client_assertion_type: JWT_BEARER, client_assertion: assertion };
+        assert.equal((await postToken(lenient, body)).status, 200);
+        assert.equal((await postToken(lenient, body)).status, 200);
+      } finally {
+        await lenient.close();
+      }
+    });
+
     test("a malformed assertion is AADSTS50027", async () => {
       const response = await postToken(emulator, form({ client_assertion_type: JWT_BEARER, client_assertion: "not-a-jwt" }));
       assert.equal(response.status, 400);
