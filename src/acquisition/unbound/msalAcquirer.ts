@@ -9,6 +9,7 @@ import type { NormalizedEntry, NormalizedOptions } from "../../configuration/nor
 import type { CredentialLogger } from "../../logging.ts";
 import type { SourceMaterial } from "../../sources/types.ts";
 import { capabilitiesFor } from "../claims.ts";
+import { signClientAssertion } from "../clientAssertion.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
 import { authorityMetadataFor } from "./authorityMetadata.ts";
 import { runInRequestScope, type RequestScope } from "./requestScope.ts";
@@ -109,11 +110,16 @@ export class MsalAcquirer {
         ? { clientSecret: material.secret.reveal() }
         : material.kind === "certificate"
           ? {
-              clientCertificate: {
-                thumbprintSha256: material.certificate.thumbprintSha256,
-                privateKey: material.certificate.privateKeyPem,
-                ...(options.sendCertificateChain ? { x5c: material.certificate.certificateChainPem } : {}),
-              },
+              // msal-node would sign one assertion and re-send it (same jti) for ten minutes; a
+              // callback is asked on every request, so each assertion is fresh and sent once.
+              clientAssertion: (config) =>
+                signClientAssertion({
+                  certificate: material.certificate,
+                  clientId: config.clientId,
+                  audience: config.tokenEndpoint ?? `${options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+                  includeX5c: options.sendCertificateChain,
+                  now: this.#now(),
+                }),
             }
           : {
               clientAssertion: async (config) =>

@@ -1,5 +1,14 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
+import { parseTokenResponse } from "../../transport/tokenResponse.ts";
+
+function isTokenEndpoint(url: string): boolean {
+  try {
+    return new URL(url).pathname.endsWith("/oauth2/v2.0/token");
+  } catch {
+    return false;
+  }
+}
 
 /** The per-request settings msal-node cannot carry itself: cancellation, timeout, the real failure. */
 export interface RequestScope {
@@ -36,7 +45,15 @@ export class ScopedNetworkClient implements INetworkModule {
   }
 
   sendPostRequestAsync<T>(url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
-    return this.#run((client) => client.sendPostRequestAsync<T>(url, options));
+    return this.#run(async (client) => {
+      const response = await client.sendPostRequestAsync<T>(url, options);
+      if (response.status >= 200 && response.status < 300 && isTokenEndpoint(url)) {
+        // msal-node accepts a token without an expiry, with a lifetime of centuries or of another
+        // type; the bound path refuses those, and so must this one.
+        parseTokenResponse(JSON.stringify(response.body), { expectedTokenType: "Bearer", source: new URL(url).host });
+      }
+      return response;
+    });
   }
 
   async #run<T>(call: (client: INetworkModule) => Promise<T>): Promise<T> {
