@@ -222,10 +222,16 @@ export class BoundClientCredential implements TokenCredential {
    * @throws CredentialUnavailableError when every entry was unavailable
    * @throws AuthenticationError when Entra refused, or the request itself failed
    */
-  getToken(scopes: string | string[], options: GetTokenOptions = {}): Promise<BoundAccessToken> {
-    const hit = this.#cachedWithoutOptions(scopes, options);
+  getToken(scopes: string | string[], options?: GetTokenOptions): Promise<BoundAccessToken> {
+    let checked: GetTokenOptions;
+    try {
+      checked = checkGetTokenOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const hit = this.#cachedWithoutOptions(scopes, checked);
     if (hit !== undefined) return Promise.resolve(hit);
-    return tracingClient.withSpan("BoundClientCredential.getToken", options, (updated) => this.#getToken(scopes, updated));
+    return tracingClient.withSpan("BoundClientCredential.getToken", checked, (updated) => this.#getToken(scopes, updated));
   }
 
   /**
@@ -265,9 +271,9 @@ export class BoundClientCredential implements TokenCredential {
    * claims, CAE, a tracing context, a token due for refresh — takes the full path.
    */
   #cachedWithoutOptions(scopes: string | string[], options: GetTokenOptions): BoundAccessToken | undefined {
-    const scope = typeof scopes === "string" ? scopes : scopes.length === 1 ? scopes[0] : undefined;
+    const scope = typeof scopes === "string" ? scopes : Array.isArray(scopes) && scopes.length === 1 ? scopes[0] : undefined;
     if (
-      scope === undefined ||
+      typeof scope !== "string" ||
       options.tenantId !== undefined ||
       options.claims !== undefined ||
       options.enableCae === true ||
@@ -403,6 +409,46 @@ export class BoundClientCredential implements TokenCredential {
     const authority = explicit ?? mtlsAuthorityHostFor(this.#options.authorityHost, await this.#resolvedRegion(signal));
     return tokenEndpointFor(authority, tenantId);
   }
+}
+
+/**
+ * `GetTokenOptions` come from any caller, typed or not: refuse what would otherwise fail deep
+ * inside with a TypeError, naming the field. `null` counts as no options.
+ */
+function checkGetTokenOptions(options: unknown): GetTokenOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== "object") {
+    throw invalidOption("getTokenOptions", `must be an object, not ${typeof options}`);
+  }
+  const o = options as Record<string, unknown>;
+  const optionalString = (name: string): void => {
+    if (o[name] !== undefined && typeof o[name] !== "string") throw invalidOption(`getTokenOptions.${name}`, "must be a string");
+  };
+  optionalString("tenantId");
+  optionalString("claims");
+  if (o["enableCae"] !== undefined && typeof o["enableCae"] !== "boolean") {
+    throw invalidOption("getTokenOptions.enableCae", "must be a boolean");
+  }
+  const signal = o["abortSignal"];
+  if (signal !== undefined && (signal === null || typeof signal !== "object" || typeof (signal as { addEventListener?: unknown }).addEventListener !== "function")) {
+    throw invalidOption("getTokenOptions.abortSignal", "must be an AbortSignal");
+  }
+  const requestOptions = o["requestOptions"];
+  if (requestOptions !== undefined) {
+    const timeout = requestOptions !== null && typeof requestOptions === "object" ? (requestOptions as { timeout?: unknown }).timeout : null;
+    if (timeout !== undefined && (typeof timeout !== "number" || !(timeout > 0))) {
+      throw invalidOption("getTokenOptions.requestOptions.timeout", "must be a positive number of milliseconds");
+    }
+  }
+  const tracingOptions = o["tracingOptions"];
+  if (tracingOptions !== undefined && (tracingOptions === null || typeof tracingOptions !== "object")) {
+    throw invalidOption("getTokenOptions.tracingOptions", "must be an object");
+  }
+  return options as GetTokenOptions;
+}
+
+function invalidOption(path: string, problem: string): BoundCredentialConfigurationError {
+  return new BoundCredentialConfigurationError("BCC_INVALID_TYPE", path, `${path} ${problem}.`, "Pass GetTokenOptions as @azure/core-auth defines them.");
 }
 
 function normalizeScopes(scopes: string | string[]): string[] {

@@ -85,6 +85,17 @@ export class SourceEntry implements ListEntry {
   }
 
   async #material(signal: AbortSignal, reload: boolean): Promise<SourceMaterial> {
+    try {
+      return await this.#loadMaterial(signal, reload);
+    } catch (error) {
+      if (error instanceof SourceUnavailableError || signal.aborted) throw error;
+      // A source that breaks in a way it did not foresee still only takes its own entry out.
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      throw new SourceUnavailableError(`loading its material failed unexpectedly (${message})`, { cause: error });
+    }
+  }
+
+  async #loadMaterial(signal: AbortSignal, reload: boolean): Promise<SourceMaterial> {
     let material: SourceMaterial;
     if (reload) {
       material = await this.#source.reload(signal);

@@ -106,6 +106,9 @@ async function readAssertionFile(path: string, now: number): Promise<FileAsserti
   } catch {
     throw new SourceUnavailableError(`${what} ${path} does not hold a JWT (expected header.payload.signature)`);
   }
+  if (expiresOn !== undefined && !Number.isFinite(new Date(expiresOn).getTime())) {
+    throw new SourceUnavailableError(`${what} ${path} holds a JWT whose exp is not a time`);
+  }
   if (expiresOn !== undefined && now >= expiresOn) {
     throw new SourceUnavailableError(
       `the assertion in ${path} expired at ${new Date(expiresOn).toISOString()}; whatever writes the file (for example the AKS workload identity webhook) is not refreshing it`,

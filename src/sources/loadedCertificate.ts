@@ -1,5 +1,6 @@
 import { createHash, type KeyObject, X509Certificate } from "node:crypto";
 import { inspect } from "node:util";
+import { SourceUnavailableError } from "./types.ts";
 
 /**
  * A certificate chain with its private key, loaded and validated once. The key lives in `#private`
@@ -40,8 +41,12 @@ export class LoadedCertificate {
     this.thumbprintSha256 = createHash("sha256").update(leaf.raw).digest("hex").toUpperCase();
     this.x5t = createHash("sha1").update(leaf.raw).digest("base64url");
     this.x5tS256 = createHash("sha256").update(leaf.raw).digest("base64url");
-    this.notBefore = new Date(leaf.validFrom);
-    this.notAfter = new Date(leaf.validTo);
+    // The Date forms come from the certificate's ASN.1 times; the string forms may not parse back.
+    this.notBefore = leaf.validFromDate;
+    this.notAfter = leaf.validToDate;
+    if (Number.isNaN(this.notBefore.getTime()) || Number.isNaN(this.notAfter.getTime())) {
+      throw new SourceUnavailableError("the certificate's validity dates cannot be read; it is malformed");
+    }
     this.keyType = privateKey.asymmetricKeyType ?? "unknown";
     this.#privateKey = privateKey;
   }

@@ -208,8 +208,12 @@ class ManagedIdentityAssertionSource implements CredentialSource {
     if (typeof token !== "string" || token === "") {
       throw new SourceUnavailableError(`the managed identity endpoint returned no token for ${this.#resource}`);
     }
+    const expiresAt = expiresOn === null ? Number.NaN : expiresOn.getTime();
+    if (!Number.isFinite(expiresAt)) {
+      throw new SourceUnavailableError(`the managed identity endpoint returned a token for ${this.#resource} without a usable expiry (expires_on)`);
+    }
     // msal-node computes expiry with the real clock; carry the lifetime over to the injected one.
-    const lifetimeMs = expiresOn === null ? 0 : Math.max(0, expiresOn.getTime() - startedReal);
+    const lifetimeMs = Math.max(0, expiresAt - startedReal);
     const expiresOnTimestamp = started + lifetimeMs;
     const refreshAtTimestamp = Math.min(started + lifetimeMs / 2, expiresOnTimestamp - EXPIRY_MARGIN_MS);
     logger.info(
@@ -283,6 +287,11 @@ function reasonOf(error: unknown, resource: string): string {
   }
   if (fields.errorCode === "token_parsing_error") {
     return `the managed identity endpoint answered with something that is not a token response: ${firstLine(messageOf(error))}`;
+  }
+  if (error instanceof TypeError || error instanceof RangeError) {
+    // msal-node trips over answers it does not expect (an error field that is not a string, an
+    // unparsable expiry); its own message would describe msal's code, not the answer.
+    return `the managed identity endpoint answered with something that is not a token response or an error for ${resource}`;
   }
   return `no managed identity token could be obtained for ${resource}: ${firstLine(messageOf(error))}`;
 }

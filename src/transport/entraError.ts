@@ -151,7 +151,7 @@ function describeNonJson(answer: ErrorAnswer): string {
   const size = Buffer.byteLength(answer.body, "utf8");
   if (size === 0) return "The server sent an empty body.";
   const title = /<title[^>]*>([^<]{1,200})<\/title>/i.exec(answer.body)?.[1];
-  const what = contentType === undefined || contentType === "" ? "a body" : `a ${contentType} body`;
+  const what = contentType === undefined || contentType === "" ? "a body" : `a ${clean(contentType, 100)} body`;
   const titled = title === undefined ? "" : ` titled "${clean(title, 100)}"`;
   // The body itself is not quoted: it could echo what the client sent.
   return `The server sent ${what}${titled} of ${size} bytes that is not a JSON error.`;
