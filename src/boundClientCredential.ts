@@ -182,7 +182,13 @@ export class BoundClientCredential implements TokenCredential {
       region: (signal) => this.#resolvedRegion(signal),
       retireCertificate: (certificate) => this.#http.retireCertificate(certificate.thumbprintSha256),
     };
-    const sourceContext = { options: this.#options, now: this.#now, env, http: this.#http };
+    const sourceContext = {
+      options: this.#options,
+      now: this.#now,
+      env,
+      http: this.#http,
+      ...(hooks.retry?.sleep === undefined ? {} : { sleep: hooks.retry.sleep }),
+    };
     const entries = this.#options.entries.map((entry) => new SourceEntry(entry, createSource(entry, sourceContext), context));
     this.#list = new CredentialList(entries, this.#now, this.#logger);
   }

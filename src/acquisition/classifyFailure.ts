@@ -37,8 +37,9 @@ export function classifyFailure(entry: NormalizedEntry, error: unknown): EntryFa
 /**
  * A host that cannot be reached or refuses the handshake makes the entry unavailable: another entry
  * may go elsewhere (a bound entry to the mTLS host, an unbound one to the login host), and a
- * `ChainedTokenCredential` should move on, as it does for `@azure/identity`'s credentials. A host
- * that was reached but did not answer in time is a request error.
+ * `ChainedTokenCredential` should move on, as it does for `@azure/identity`'s credentials. The
+ * login host not answering in time is a request error, as every unbound entry needs it; the mTLS
+ * host not answering in time only takes the bound entry out.
  */
 function classifyTransport(entry: NormalizedEntry, error: TransportError): EntryFailure {
   const what = error.message;
@@ -49,6 +50,10 @@ function classifyTransport(entry: NormalizedEntry, error: TransportError): Entry
     const outcome: EntryOutcome =
       entry.description.sourceType === "SignedAssertionFromManagedIdentity" && error.kind !== "connect" ? "rejected" : "unavailable";
     return failure(outcome, `the mutual TLS token endpoint could not be used: ${what}`, error);
+  }
+  if (error.kind === "timeout" && entry.bound) {
+    // The mTLS host (or the handshake with it) hangs; the next entry may not need that host.
+    return failure("unavailable", `the mutual TLS token endpoint did not answer in time: ${what}`, error);
   }
   return failure("stop", what, error);
 }

@@ -64,6 +64,7 @@ export class SourceEntry implements ListEntry {
         tenantId: request.tenantId,
         bound: true,
         abortSignal: request.signal,
+        ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }),
       });
       const bindingCertificate = bound.bindingCertificate;
       if (bindingCertificate === undefined) {

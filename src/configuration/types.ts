@@ -229,6 +229,8 @@ export interface AssertionRequestContext {
   bound: boolean;
   /** Cancels the provider's work. */
   abortSignal?: AbortSignal;
+  /** The caller's per-request timeout (`requestOptions.timeout` of `getToken`), in milliseconds. */
+  timeoutMs?: number;
 }
 
 /**

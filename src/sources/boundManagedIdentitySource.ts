@@ -175,12 +175,16 @@ class BoundManagedIdentitySource implements CredentialSource {
     );
     this.#material = Object.freeze({
       kind: "assertion" as const,
-      getAssertion: (request: AssertionRequestContext) => this.#getAssertion(request.abortSignal),
+      getAssertion: (request: AssertionRequestContext) => this.#getAssertion(request.abortSignal, request.timeoutMs),
     });
   }
 
+  /**
+   * The binding certificate is minted by the first `getAssertion`, which knows the request's
+   * timeout; loading only hands out the material.
+   */
   async load(signal?: AbortSignal): Promise<SourceMaterial> {
-    await this.#binding(signal);
+    signal?.throwIfAborted();
     return this.#material;
   }
 
@@ -197,12 +201,13 @@ class BoundManagedIdentitySource implements CredentialSource {
     return { entry: this.#entry.id, binding: this.#cacheKey };
   }
 
-  async #getAssertion(signal: AbortSignal | undefined): Promise<AssertionResult> {
+  /** @param timeoutMs - the caller's per-request timeout, for IMDS and leg 1; the tuned ones when undefined */
+  async #getAssertion(signal: AbortSignal | undefined, timeoutMs?: number): Promise<AssertionResult> {
     for (let attempt = 0; ; attempt++) {
-      const snapshot = await this.#binding(signal);
+      const snapshot = await this.#binding(signal, timeoutMs);
       let leg1: Leg1Token;
       try {
-        leg1 = await abortable(this.#leg1(snapshot), signal);
+        leg1 = await abortable(this.#leg1(snapshot, timeoutMs), signal);
       } catch (err) {
         if (attempt === 0 && isBindingRejection(err)) {
           this.#log.warning(
@@ -221,19 +226,19 @@ class BoundManagedIdentitySource implements CredentialSource {
     }
   }
 
-  #binding(signal: AbortSignal | undefined): Promise<BindingSnapshot> {
+  #binding(signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<BindingSnapshot> {
     // The mint is shared: one caller giving up must not cancel it for the others.
     return abortable(
-      this.#cache.get(this.#cacheKey, () => this.#mint()),
+      this.#cache.get(this.#cacheKey, () => this.#mint(timeoutMs)),
       signal,
     );
   }
 
-  #leg1(snapshot: BindingSnapshot): Promise<Leg1Token> {
+  #leg1(snapshot: BindingSnapshot, timeoutMs: number | undefined): Promise<Leg1Token> {
     const now = this.#context.now();
     const cached = snapshot.leg1;
     if (cached !== undefined && now < cached.refreshAfterTimestamp) return Promise.resolve(cached);
-    snapshot.leg1InFlight ??= this.#requestLeg1(snapshot)
+    snapshot.leg1InFlight ??= this.#requestLeg1(snapshot, timeoutMs)
       .catch((err: unknown) => {
         // A failed refresh serves the token it was to replace while that is comfortably valid,
         // unless the failure says the certificate itself is no good.
@@ -253,8 +258,9 @@ class BoundManagedIdentitySource implements CredentialSource {
     return snapshot.leg1InFlight;
   }
 
-  async #requestLeg1(snapshot: BindingSnapshot): Promise<Leg1Token> {
+  async #requestLeg1(snapshot: BindingSnapshot, timeoutMs: number | undefined): Promise<Leg1Token> {
     const tuning = this.#context.tuning ?? {};
+    const requestTimeoutMs = timeoutMs ?? tuning.tokenRequestTimeoutMs;
     const correlationId = randomUUID();
     const sentAt = this.#context.now();
     const response = await postTokenRequest(this.#context.http, {
@@ -268,7 +274,7 @@ class BoundManagedIdentitySource implements CredentialSource {
       clientCertificate: snapshot.certificate,
       correlationId,
       expectedTokenType: "mtls_pop",
-      ...(tuning.tokenRequestTimeoutMs === undefined ? {} : { timeoutMs: tuning.tokenRequestTimeoutMs }),
+      ...(requestTimeoutMs === undefined ? {} : { timeoutMs: requestTimeoutMs }),
       ...(tuning.tokenRetry === undefined ? {} : { retry: tuning.tokenRetry }),
     });
     const lifetimeMs = response.expiresInSeconds * 1000;
@@ -281,9 +287,10 @@ class BoundManagedIdentitySource implements CredentialSource {
     return token;
   }
 
-  async #mint(): Promise<BindingSnapshot> {
+  async #mint(timeoutMs?: number): Promise<BindingSnapshot> {
     this.#refuseOtherManagedIdentityHosts();
     const tuning = this.#context.tuning ?? {};
+    const imdsRequestTimeoutMs = timeoutMs ?? tuning.imdsRequestTimeoutMs;
     const tlsCa = this.#context.options.tlsCa;
     const http = new HttpClient({
       connectTimeoutMs: tuning.imdsConnectTimeoutMs ?? IMDS_CONNECT_TIMEOUT_MS,
@@ -294,7 +301,7 @@ class BoundManagedIdentitySource implements CredentialSource {
         http,
         endpoint: this.#context.options.imdsEndpoint,
         ...(tuning.imdsRetry === undefined ? {} : { retry: tuning.imdsRetry }),
-        ...(tuning.imdsRequestTimeoutMs === undefined ? {} : { requestTimeoutMs: tuning.imdsRequestTimeoutMs }),
+        ...(imdsRequestTimeoutMs === undefined ? {} : { requestTimeoutMs: imdsRequestTimeoutMs }),
         onRetry: (event) =>
           this.#log.verbose(`getToken() => ${this.#entry.id}: IMDS retry ${event.retry} in ${event.delayMs} ms (${event.policy})`),
       });

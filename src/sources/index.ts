@@ -1,5 +1,6 @@
 import type { NormalizedEntry, NormalizedOptions } from "../configuration/normalized.ts";
 import type { HttpClient } from "../transport/httpClient.ts";
+import type { Sleep } from "../transport/retry.ts";
 import { AssertionFileSource } from "./assertionFileSource.ts";
 import { Base64Source } from "./base64Source.ts";
 import { createBoundManagedIdentitySource } from "./boundManagedIdentitySource.ts";
@@ -22,6 +23,8 @@ export interface SourceContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The credential's HTTP client: remote sources share its CA trust, agents and shutdown. */
   readonly http: HttpClient;
+  /** The wait between retries of remote sources; a real timer unless a test injects another. */
+  readonly sleep?: Sleep;
 }
 
 /**
@@ -51,7 +54,14 @@ export function createSource(entry: NormalizedEntry, context: SourceContext): Cr
     case "ClientSecret":
       return new ClientSecretSource(entry, description, context.now);
     case "SignedAssertionFromManagedIdentity":
-      return entry.bound ? createBoundManagedIdentitySource(entry, context) : createManagedIdentityAssertionSource(entry, context);
+      return entry.bound
+        ? createBoundManagedIdentitySource(entry, {
+            ...context,
+            ...(context.sleep === undefined
+              ? {}
+              : { tuning: { imdsRetry: { sleep: context.sleep }, tokenRetry: { sleep: context.sleep } } }),
+          })
+        : createManagedIdentityAssertionSource(entry, context);
     case "SignedAssertionFilePath":
       return new AssertionFileSource(entry, description, context.now, context.env);
     case "CustomSignedAssertion":

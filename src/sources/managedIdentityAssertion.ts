@@ -114,7 +114,7 @@ class ManagedIdentityAssertionSource implements CredentialSource {
     this.#resource = exchangeUrl.replace(/\/\.default$/, "");
     this.#material = {
       kind: "assertion",
-      getAssertion: (request) => this.#getAssertion(request.abortSignal),
+      getAssertion: (request) => this.#getAssertion(request.abortSignal, request.timeoutMs),
     };
   }
 
@@ -147,22 +147,23 @@ class ManagedIdentityAssertionSource implements CredentialSource {
     return `ManagedIdentityAssertionSource ${inspect(this.toJSON())}`;
   }
 
-  async #getAssertion(signal: AbortSignal | undefined): Promise<AssertionResult> {
+  /** @param timeoutMs - the caller's per-request timeout; the source's own when undefined */
+  async #getAssertion(signal: AbortSignal | undefined, timeoutMs?: number): Promise<AssertionResult> {
     signal?.throwIfAborted();
     const cached = this.#cached;
     if (cached !== undefined && this.#now() < cached.refreshAtTimestamp) return resultOf(cached);
     // One request at a time; a caller that gives up stops waiting, the others still get the result.
-    this.#inFlight ??= this.#acquire().finally(() => {
+    this.#inFlight ??= this.#acquire(timeoutMs).finally(() => {
       this.#inFlight = undefined;
     });
     const fresh = await abortable(this.#inFlight, signal);
     return resultOf(fresh);
   }
 
-  async #acquire(): Promise<CachedAssertion> {
+  async #acquire(timeoutMs: number | undefined): Promise<CachedAssertion> {
     const previous = this.#cached;
     try {
-      const acquired = await this.#requestToken();
+      const acquired = await this.#requestToken(timeoutMs ?? this.#requestTimeoutMs);
       this.#cached = acquired;
       return acquired;
     } catch (error) {
@@ -177,12 +178,12 @@ class ManagedIdentityAssertionSource implements CredentialSource {
     }
   }
 
-  async #requestToken(): Promise<CachedAssertion> {
+  async #requestToken(timeoutMs: number): Promise<CachedAssertion> {
     const app = this.#application();
     const client = new MsalNetworkClient({
       http: this.#httpClient(),
       rewriteImdsTo: this.#options.imdsEndpoint,
-      timeoutMs: this.#requestTimeoutMs,
+      timeoutMs,
       connectTimeoutMs: this.#connectTimeoutMs,
       retryPolicyFor: retryPolicyFor,
       ...(this.#sleep === undefined ? {} : { sleep: this.#sleep }),

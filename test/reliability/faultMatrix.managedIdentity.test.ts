@@ -317,7 +317,7 @@ describe("through the credential: requestOptions.timeout bounds every HTTP reque
     { flow: "bound managed identity", route: "mtls.token" },
   ];
   for (const c of cases) {
-    test(`${c.flow}: an answer of ${c.route} delayed past requestOptions.timeout is not waited for`, { todo: "the managed identity sources do not receive the request's timeout: see the report of issue 8" }, async () => {
+    test(`${c.flow}: an answer of ${c.route} delayed past requestOptions.timeout is not waited for`, async () => {
       const emu = setup.emulator;
       const credential = setup.harness.credential(setup.options(flow(c.flow)));
       emu.faults.clear();

@@ -84,10 +84,16 @@ export const TOKEN_FAULT_CASES: readonly TokenFaultCase[] = [
     expect: () => stopped(1, [], /AADSTS90033 \(HTTP 503\)/),
   },
   {
-    name: "answers delayed past requestOptions.timeout, twice: one retry after 1 s, then a request error",
+    name: "answers delayed past requestOptions.timeout, twice: one retry after 1 s, then the login host's is a request error and the mTLS host's takes only the bound entry out",
     fault: { delayMs: 1500, count: 2 },
     timeoutMs: 300,
-    expect: () => stopped(2, RETRY_DELAY, /timed out/),
+    expect: (flow) =>
+      byKind<Expectation>(flow, {
+        unbound: stopped(2, RETRY_DELAY, /timed out/),
+        // Every unbound entry needs the login host; the next entry may not need the mTLS host.
+        boundCertificate: { attempts: 2, delays: RETRY_DELAY, served: 1 },
+        boundManagedIdentity: { attempts: 2, delays: RETRY_DELAY, served: 1 },
+      }),
   },
   {
     name: "an answer delayed past requestOptions.timeout once: the retry gets the token",

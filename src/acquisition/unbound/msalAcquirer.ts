@@ -130,6 +130,7 @@ export class MsalAcquirer {
                     tenantId: request.tenantId,
                     bound: false,
                     abortSignal: request.signal,
+                    ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }),
                   })
                 ).assertion,
             };
