@@ -30,7 +30,7 @@ import {
   EXIT_USAGE,
   humanDuration,
   loadConfiguration,
-  parseFlags,
+  parseCommandArguments,
   Progress,
   table,
   timeoutMs,
@@ -99,17 +99,8 @@ const OWN_FLAGS = {
 } as const;
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    values = parseFlags(argv, OWN_FLAGS);
-  } catch (error) {
-    io.stderr.write(`bound-credential doctor: ${describeError(error)}\n\n${HELP}`);
-    return EXIT_USAGE;
-  }
-  if (values["help"] === true) {
-    io.stdout.write(HELP);
-    return EXIT_OK;
-  }
+  const values = parseCommandArguments("doctor", argv, OWN_FLAGS, HELP, io);
+  if (typeof values === "number") return values;
   const flags = values as ConfigurationFlagValues & { acquire?: boolean; scope?: string };
   const progress = new Progress(io, flags.quiet === true);
 

@@ -136,6 +136,31 @@ export class Progress {
  *
  * @throws UsageError naming the flag that is wrong
  */
+/**
+ * Parses a command's arguments: the values, or the exit code when there is nothing more to do
+ * (`--help` was printed, or the arguments were wrong and the usage was printed).
+ */
+export function parseCommandArguments<T extends Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>>(
+  command: string,
+  argv: readonly string[],
+  own: T,
+  help: string,
+  io: CliIo,
+): Record<string, string | boolean | string[] | undefined> | number {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    values = parseFlags(argv, own);
+  } catch (error) {
+    io.stderr.write(`bound-credential ${command}: ${describeError(error)}\n\n${help}`);
+    return EXIT_USAGE;
+  }
+  if (values["help"] === true) {
+    io.stdout.write(help);
+    return EXIT_OK;
+  }
+  return values;
+}
+
 export function parseFlags<T extends Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>>(
   argv: readonly string[],
   own: T,
@@ -376,17 +401,8 @@ const OWN_FLAGS = {
 } as const;
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    values = parseFlags(argv, OWN_FLAGS);
-  } catch (error) {
-    io.stderr.write(`bound-credential token: ${describeError(error)}\n\n${HELP}`);
-    return EXIT_USAGE;
-  }
-  if (values["help"] === true) {
-    io.stdout.write(HELP);
-    return EXIT_OK;
-  }
+  const values = parseCommandArguments("token", argv, OWN_FLAGS, HELP, io);
+  if (typeof values === "number") return values;
   const flags = values as ConfigurationFlagValues & { scope?: string; raw?: boolean };
   const json = flags.json === true;
   const progress = new Progress(io, flags.quiet === true);

@@ -12,7 +12,8 @@ import type {
   SignedAssertionFromManagedIdentityCredentialDescription,
 } from "../configuration/types.ts";
 import { defaultTokenExchangeUrl } from "../configuration/entries.ts";
-import type { NormalizedEntry, NormalizedOptions } from "../configuration/normalized.ts";
+import type { NormalizedEntry } from "../configuration/normalized.ts";
+import type { SourceContext } from "./index.ts";
 import { credentialLogger } from "../logging.ts";
 import { EntraError } from "../transport/entraError.ts";
 import { TransportError } from "../transport/errors.ts";
@@ -57,14 +58,11 @@ export interface BoundManagedIdentityTuning {
   readonly tokenRequestTimeoutMs?: number;
 }
 
-/** What {@link createBoundManagedIdentitySource} needs from the credential. */
-export interface BoundManagedIdentityContext {
-  readonly options: NormalizedOptions;
-  /** The clock, ms since epoch. */
-  readonly now: () => number;
-  readonly env: Readonly<Record<string, string | undefined>>;
-  /** The credential's transport: leg 1 goes through it (IMDS gets a client of its own, see below). */
-  readonly http: HttpClient;
+/**
+ * What {@link createBoundManagedIdentitySource} needs from the credential. Leg 1 goes through the
+ * credential's `http`; IMDS gets a short-lived client of its own (see `#mint`).
+ */
+export interface BoundManagedIdentityContext extends SourceContext {
   readonly tuning?: BoundManagedIdentityTuning;
 }
 

@@ -8,9 +8,9 @@
  * tenant, audience and app are verified. The emulator runs in a child process
  * (`emulatorProcess.ts`), so the open sockets and the heap (after a garbage collection) sampled
  * here are the credentials' own; at the end there must have been no error, and both must be flat
- * within the bounds stated in {@link SOAK_BOUNDS}. The emulator accepts a client assertion sent
- * twice, as Entra ID does in practice (msal-node re-sends its assertion for up to ten minutes);
- * `--reject-replayed-assertions` makes it refuse them, as it does by default.
+ * within the bounds stated in {@link SOAK_BOUNDS}. The emulator refuses a client assertion sent
+ * twice, as it does by default (every assertion the credential sends is fresh);
+ * `--accept-replayed-assertions` relaxes that, as Entra ID accepts them in practice.
  *
  * `node test/soak/soak.ts [--seconds 180] [--workers 16]` runs it and prints the figures (exit code
  * 1 when a bound is broken); `test/soak/soak.test.ts` runs it for a few seconds inside `npm test`.
@@ -56,7 +56,7 @@ export interface SoakOptions {
   readonly log?: (line: string) => void;
   /**
    * Refuse client assertions presented twice, as the emulator does by default (Entra ID accepts
-   * them in practice, and msal-node re-sends its assertion for up to ten minutes). Default false.
+   * them in practice). Default true: the credential sends a fresh assertion every time.
    */
   readonly rejectReplayedAssertions?: boolean;
 }
@@ -175,7 +175,7 @@ async function startEmulatorProcess(tokenLifetimeSeconds: number, rejectReplayed
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const log = options.log ?? (() => undefined);
   const gc = garbageCollector();
-  const emulator = await startEmulatorProcess(10, options.rejectReplayedAssertions === true);
+  const emulator = await startEmulatorProcess(10, options.rejectReplayedAssertions !== false);
   const credentials: { flow: string; credential: BoundClientCredentialType; multiTenant: boolean }[] = [];
   try {
     const setup = emulator.setup;
@@ -317,7 +317,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       callsPerSecond: round(calls / elapsedSeconds),
       errors,
       firstErrors,
-      rejectReplayedAssertions: options.rejectReplayedAssertions === true,
+      rejectReplayedAssertions: options.rejectReplayedAssertions !== false,
       callsByFlow,
       tokenRequests,
       refusedRequests,
@@ -360,20 +360,20 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       seconds: { type: "string", default: "180" },
       workers: { type: "string", default: "16" },
       quiet: { type: "boolean", default: false },
-      "reject-replayed-assertions": { type: "boolean", default: false },
+      "accept-replayed-assertions": { type: "boolean", default: false },
     },
   });
   const seconds = Number(values.seconds);
   const workers = Number(values.workers);
   if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(workers) || workers <= 0) {
-    console.error("usage: node test/soak/soak.ts [--seconds 180] [--workers 16] [--quiet] [--reject-replayed-assertions]");
+    console.error("usage: node test/soak/soak.ts [--seconds 180] [--workers 16] [--quiet] [--accept-replayed-assertions]");
     process.exit(2);
   }
   console.log(`soak: ${seconds} s with ${workers} workers, 10-second tokens…`);
   const report = await runSoak({
     seconds,
     workers,
-    rejectReplayedAssertions: values["reject-replayed-assertions"],
+    rejectReplayedAssertions: !values["accept-replayed-assertions"],
     ...(values.quiet ? {} : { log: (line: string) => console.log(line) }),
   });
   console.log(formatReport(report));
