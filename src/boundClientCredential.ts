@@ -21,7 +21,8 @@ import type {
   ClientCertificatePEMCertificatePath,
 } from "./configuration/types.ts";
 import { normalizeOptions } from "./configuration/validate.ts";
-import { BoundCredentialConfigurationError, CredentialUnavailableError } from "./errors.ts";
+import { checkGetTokenOptions, normalizeScopes, resolveTenant, toAbortSignal } from "./getTokenOptions.ts";
+import { BoundCredentialConfigurationError } from "./errors.ts";
 import { credentialLogger, type CredentialLogger } from "./logging.ts";
 import { createSource } from "./sources/index.ts";
 import { tracingClient } from "./tracing.ts";
@@ -316,7 +317,7 @@ export class BoundClientCredential implements TokenCredential {
       );
     }
     const scopeList = normalizeScopes(scopes);
-    const tenantId = this.#resolveTenant(options.tenantId);
+    const tenantId = resolveTenant(options.tenantId, this.#options.tenantId, this.#options.additionallyAllowedTenants, this.#env);
     const enableCae = options.enableCae === true;
     const claims = options.claims === undefined || options.claims === "" ? undefined : options.claims;
     const key = cacheKey({ tenantId, scopes: scopeList, enableCae });
@@ -386,21 +387,7 @@ export class BoundClientCredential implements TokenCredential {
     );
   }
 
-  #resolveTenant(requested: string | undefined): string {
-    const configured = this.#options.tenantId;
-    if (requested === undefined || requested === "" || requested === configured) return configured;
-    if (this.#env["AZURE_IDENTITY_DISABLE_MULTITENANTAUTH"]) return configured;
-    const allowed = this.#options.additionallyAllowedTenants;
-    if (allowed.includes("*") || allowed.some((t) => t.localeCompare(requested, undefined, { sensitivity: "accent" }) === 0)) {
-      if (!/^[0-9a-zA-Z-.]+$/.test(requested)) {
-        throw new CredentialUnavailableError(`The requested tenant "${requested}" is not a valid tenant ID or domain.`);
-      }
-      return requested;
-    }
-    throw new CredentialUnavailableError(
-      `The current credential is not configured to acquire tokens for tenant ${requested}. To enable acquiring tokens for this tenant add it to the AdditionallyAllowedTenants on the credential options, or add "*" to AdditionallyAllowedTenants to allow acquiring tokens for any tenant.`,
-    );
-  }
+
 
   #resolvedRegion(signal: AbortSignal): Promise<string | undefined> {
     return resolveRegion(this.#options.azureRegion, this.#env, {
@@ -415,67 +402,4 @@ export class BoundClientCredential implements TokenCredential {
     const authority = explicit ?? mtlsAuthorityHostFor(this.#options.authorityHost, await this.#resolvedRegion(signal));
     return tokenEndpointFor(authority, tenantId);
   }
-}
-
-/**
- * `GetTokenOptions` come from any caller, typed or not: refuse what would otherwise fail deep
- * inside with a TypeError, naming the field. `null` counts as no options.
- */
-function checkGetTokenOptions(options: unknown): GetTokenOptions {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== "object") {
-    throw invalidOption("getTokenOptions", `must be an object, not ${typeof options}`);
-  }
-  const o = options as Record<string, unknown>;
-  const optionalString = (name: string): void => {
-    if (o[name] !== undefined && typeof o[name] !== "string") throw invalidOption(`getTokenOptions.${name}`, "must be a string");
-  };
-  optionalString("tenantId");
-  optionalString("claims");
-  if (o["enableCae"] !== undefined && typeof o["enableCae"] !== "boolean") {
-    throw invalidOption("getTokenOptions.enableCae", "must be a boolean");
-  }
-  const signal = o["abortSignal"];
-  if (signal !== undefined && (signal === null || typeof signal !== "object" || typeof (signal as { addEventListener?: unknown }).addEventListener !== "function")) {
-    throw invalidOption("getTokenOptions.abortSignal", "must be an AbortSignal");
-  }
-  const requestOptions = o["requestOptions"];
-  if (requestOptions !== undefined) {
-    const timeout = requestOptions !== null && typeof requestOptions === "object" ? (requestOptions as { timeout?: unknown }).timeout : null;
-    if (timeout !== undefined && (typeof timeout !== "number" || !(timeout > 0))) {
-      throw invalidOption("getTokenOptions.requestOptions.timeout", "must be a positive number of milliseconds");
-    }
-  }
-  const tracingOptions = o["tracingOptions"];
-  if (tracingOptions !== undefined && (tracingOptions === null || typeof tracingOptions !== "object")) {
-    throw invalidOption("getTokenOptions.tracingOptions", "must be an object");
-  }
-  return options as GetTokenOptions;
-}
-
-function invalidOption(path: string, problem: string): BoundCredentialConfigurationError {
-  return new BoundCredentialConfigurationError("BCC_INVALID_TYPE", path, `${path} ${problem}.`, "Pass GetTokenOptions as @azure/core-auth defines them.");
-}
-
-function normalizeScopes(scopes: string | string[]): string[] {
-  const list = Array.isArray(scopes) ? scopes : [scopes];
-  if (list.length === 0 || list.some((s) => typeof s !== "string" || s.trim() === "")) {
-    throw new BoundCredentialConfigurationError(
-      "BCC_INVALID_VALUE",
-      "scopes",
-      "getToken needs at least one non-empty scope.",
-      "Pass the resource's default scope, such as https://storage.azure.com/.default.",
-    );
-  }
-  return list.map((s) => s.trim());
-}
-
-/** GetTokenOptions carries an `AbortSignalLike`; undici and our cache need a real `AbortSignal`. */
-function toAbortSignal(signal: GetTokenOptions["abortSignal"]): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  if (signal instanceof AbortSignal) return signal;
-  const controller = new AbortController();
-  if (signal.aborted) controller.abort();
-  else signal.addEventListener("abort", () => controller.abort(), { once: true });
-  return controller.signal;
 }

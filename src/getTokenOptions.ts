@@ -1,0 +1,96 @@
+/**
+ * What `getToken` is asked, checked and normalised before anything else happens: its options (from
+ * any caller, typed or not), its scopes, and the tenant the request is for.
+ */
+import type { GetTokenOptions } from "@azure/core-auth";
+import { BoundCredentialConfigurationError, CredentialUnavailableError } from "./errors.ts";
+
+/**
+ * The tenant a request is for: the configured one, or the one asked for when
+ * `additionallyAllowedTenants` allows it — `@azure/identity`'s `processMultiTenantRequest`, with its
+ * message, so that callers that match on it keep working.
+ *
+ * @throws CredentialUnavailableError for a tenant that is not allowed
+ */
+export function resolveTenant(
+  requested: string | undefined,
+  configured: string,
+  allowed: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  if (requested === undefined || requested === "" || requested === configured) return configured;
+  if (env["AZURE_IDENTITY_DISABLE_MULTITENANTAUTH"]) return configured;
+  if (allowed.includes("*") || allowed.some((t) => t.localeCompare(requested, undefined, { sensitivity: "accent" }) === 0)) {
+    if (!/^[0-9a-zA-Z-.]+$/.test(requested)) {
+      throw new CredentialUnavailableError(`The requested tenant "${requested}" is not a valid tenant ID or domain.`);
+    }
+    return requested;
+  }
+  throw new CredentialUnavailableError(
+    `The current credential is not configured to acquire tokens for tenant ${requested}. To enable acquiring tokens for this tenant add it to the AdditionallyAllowedTenants on the credential options, or add "*" to AdditionallyAllowedTenants to allow acquiring tokens for any tenant.`,
+  );
+}
+
+/**
+ * `GetTokenOptions` come from any caller, typed or not: refuse what would otherwise fail deep
+ * inside with a TypeError, naming the field. `null` counts as no options.
+ */
+export function checkGetTokenOptions(options: unknown): GetTokenOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== "object") {
+    throw invalidOption("getTokenOptions", `must be an object, not ${typeof options}`);
+  }
+  const o = options as Record<string, unknown>;
+  const optionalString = (name: string): void => {
+    if (o[name] !== undefined && typeof o[name] !== "string") throw invalidOption(`getTokenOptions.${name}`, "must be a string");
+  };
+  optionalString("tenantId");
+  optionalString("claims");
+  if (o["enableCae"] !== undefined && typeof o["enableCae"] !== "boolean") {
+    throw invalidOption("getTokenOptions.enableCae", "must be a boolean");
+  }
+  const signal = o["abortSignal"];
+  if (signal !== undefined && (signal === null || typeof signal !== "object" || typeof (signal as { addEventListener?: unknown }).addEventListener !== "function")) {
+    throw invalidOption("getTokenOptions.abortSignal", "must be an AbortSignal");
+  }
+  const requestOptions = o["requestOptions"];
+  if (requestOptions !== undefined) {
+    const timeout = requestOptions !== null && typeof requestOptions === "object" ? (requestOptions as { timeout?: unknown }).timeout : null;
+    if (timeout !== undefined && (typeof timeout !== "number" || !(timeout > 0))) {
+      throw invalidOption("getTokenOptions.requestOptions.timeout", "must be a positive number of milliseconds");
+    }
+  }
+  const tracingOptions = o["tracingOptions"];
+  if (tracingOptions !== undefined && (tracingOptions === null || typeof tracingOptions !== "object")) {
+    throw invalidOption("getTokenOptions.tracingOptions", "must be an object");
+  }
+  return options as GetTokenOptions;
+}
+
+function invalidOption(path: string, problem: string): BoundCredentialConfigurationError {
+  return new BoundCredentialConfigurationError("BCC_INVALID_TYPE", path, `${path} ${problem}.`, "Pass GetTokenOptions as @azure/core-auth defines them.");
+}
+
+/** The scopes as a trimmed list; at least one, none empty. */
+export function normalizeScopes(scopes: string | string[]): string[] {
+  const list = Array.isArray(scopes) ? scopes : [scopes];
+  if (list.length === 0 || list.some((s) => typeof s !== "string" || s.trim() === "")) {
+    throw new BoundCredentialConfigurationError(
+      "BCC_INVALID_VALUE",
+      "scopes",
+      "getToken needs at least one non-empty scope.",
+      "Pass the resource's default scope, such as https://storage.azure.com/.default.",
+    );
+  }
+  return list.map((s) => s.trim());
+}
+
+/** GetTokenOptions carries an `AbortSignalLike`; undici and our cache need a real `AbortSignal`. */
+export function toAbortSignal(signal: GetTokenOptions["abortSignal"]): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (signal instanceof AbortSignal) return signal;
+  const controller = new AbortController();
+  if (signal.aborted) controller.abort();
+  else signal.addEventListener("abort", () => controller.abort(), { once: true });
+  return controller.signal;
+}
