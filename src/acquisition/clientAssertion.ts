@@ -1,13 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
+import { SourceUnavailableError } from "../sources/types.ts";
 
 /** How long a client assertion we sign stays valid, as MSAL makes them. */
 const ASSERTION_LIFETIME_SECONDS = 600;
 
 /**
- * Signs a `jwt-bearer` client assertion with the certificate's key: PS256 (ES256 for an EC key) with
- * `x5t#S256`, and `x5c` when asked, `aud` the exact token endpoint URL it will be posted to.
+ * Signs a `jwt-bearer` client assertion with the certificate's key: PS256 with `x5t#S256`, and
+ * `x5c` when asked, `aud` the exact token endpoint URL it will be posted to.
+ *
+ * @throws SourceUnavailableError for a certificate whose key is not RSA: Entra ID takes client
+ * assertions signed PS256 or RS256 only, so an EC certificate cannot authenticate an app
  */
 export async function signClientAssertion(options: {
   certificate: LoadedCertificate;
@@ -18,10 +22,14 @@ export async function signClientAssertion(options: {
 }): Promise<string> {
   const { certificate, clientId, audience, includeX5c } = options;
   const issuedAt = Math.floor(options.now / 1000);
-  const alg = certificate.keyType === "ec" ? ecAlgorithm(certificate) : "PS256";
+  if (certificate.keyType !== "rsa" && certificate.keyType !== "rsa-pss") {
+    throw new SourceUnavailableError(
+      `certificate ${certificate.thumbprintSha256} has an ${certificate.keyType.toUpperCase()} key, and Entra ID accepts client assertions signed with RSA keys only (PS256); use an RSA certificate`,
+    );
+  }
   return new SignJWT({})
     .setProtectedHeader({
-      alg,
+      alg: "PS256",
       typ: "JWT",
       "x5t#S256": certificate.x5tS256,
       ...(includeX5c ? { x5c: certificate.x5c } : {}),
@@ -34,11 +42,4 @@ export async function signClientAssertion(options: {
     .setIssuedAt(issuedAt)
     .setExpirationTime(issuedAt + ASSERTION_LIFETIME_SECONDS)
     .sign(certificate.privateKey);
-}
-
-function ecAlgorithm(certificate: LoadedCertificate): "ES256" | "ES384" | "ES512" {
-  const curve = certificate.privateKey.asymmetricKeyDetails?.namedCurve;
-  if (curve === "secp384r1") return "ES384";
-  if (curve === "secp521r1") return "ES512";
-  return "ES256";
 }
