@@ -346,6 +346,7 @@ export class BoundClientCredential implements TokenCredential {
       },
       {
         bypassRead: claims !== undefined,
+        bypassKey: claims,
         signal,
         onRefreshFailure: (error) =>
           this.#logger.warning(

@@ -34,6 +34,8 @@ export class SourceEntry implements ListEntry {
   readonly #context: SourceEntryContext;
   #lastRotationCheck = 0;
   #lastCertificate: LoadedCertificate | undefined;
+  /** The binding certificate each request presented, so that its reload names the one refused. */
+  readonly #presented = new WeakMap<TokenRequest, LoadedCertificate>();
 
   constructor(entry: NormalizedEntry, source: CredentialSource, context: SourceEntryContext) {
     this.entry = entry;
@@ -42,7 +44,7 @@ export class SourceEntry implements ListEntry {
   }
 
   async acquire(request: TokenRequest, reload: boolean): Promise<AcquiredToken> {
-    const material = await this.#material(request.signal, reload);
+    const material = await this.#material(request.signal, reload ? { rejected: this.#presented.get(request) } : undefined);
     const certificate = material.kind === "certificate" ? ` with certificate ${material.certificate.thumbprintSha256}` : "";
     if (!this.entry.bound) {
       this.#context.logger.verbose(
@@ -73,6 +75,7 @@ export class SourceEntry implements ListEntry {
         );
       }
       this.#noteCertificate(bindingCertificate);
+      this.#presented.set(request, bindingCertificate);
       this.#context.logger.verbose(
         `${this.entry.id} => requesting a token over mutual TLS from ${new URL(tokenEndpoint).host} with binding certificate ${bindingCertificate.thumbprintSha256} (correlation id ${request.correlationId}).`,
       );
@@ -85,7 +88,8 @@ export class SourceEntry implements ListEntry {
     return classifyFailure(this.entry, error);
   }
 
-  async #material(signal: AbortSignal, reload: boolean): Promise<SourceMaterial> {
+  /** @param reload - read the material again; `rejected` is the binding certificate Entra refused */
+  async #material(signal: AbortSignal, reload: { rejected: LoadedCertificate | undefined } | undefined): Promise<SourceMaterial> {
     try {
       return await this.#loadMaterial(signal, reload);
     } catch (error) {
@@ -96,10 +100,10 @@ export class SourceEntry implements ListEntry {
     }
   }
 
-  async #loadMaterial(signal: AbortSignal, reload: boolean): Promise<SourceMaterial> {
+  async #loadMaterial(signal: AbortSignal, reload: { rejected: LoadedCertificate | undefined } | undefined): Promise<SourceMaterial> {
     let material: SourceMaterial;
-    if (reload) {
-      material = await this.#source.reload(signal);
+    if (reload !== undefined) {
+      material = await this.#source.reload(signal, reload.rejected);
     } else {
       material = await this.#source.load(signal);
       const now = this.#context.now();

@@ -53,13 +53,16 @@ export class TokenCache {
    * every concurrent caller of the same key. When a due refresh fails but the cached token is still
    * outside the expiry margin, that token is served and `onRefreshFailure` is told why.
    *
-   * @param bypassRead - skip the read (a claims challenge): always acquire, then store the result
+   * @param options.bypassRead - skip the read (a claims challenge): always acquire, then store the result
+   * @param options.bypassKey - what tells bypassing requests apart (the claims): only requests with
+   * the same one share an acquisition
    */
   async getOrAcquire(
     key: string,
     acquire: (signal: AbortSignal) => Promise<CachedToken>,
     options: {
       bypassRead: boolean;
+      bypassKey?: string | undefined;
       signal?: AbortSignal | undefined;
       onRefreshFailure: (error: unknown) => void;
       onOutcome?: (outcome: CacheOutcome) => void;
@@ -71,7 +74,7 @@ export class TokenCache {
     const usable = cached !== undefined && cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > now;
     if (options.bypassRead) {
       options.onOutcome?.("bypass");
-      return this.#acquireOnce(`${key}|claims`, key, acquire, options.signal);
+      return this.#acquireOnce(`${key}|bypass|${options.bypassKey ?? ""}`, key, acquire, options.signal);
     }
     if (usable && cached.refreshAfterTimestamp > now) {
       options.onOutcome?.("hit");
@@ -86,6 +89,8 @@ export class TokenCache {
       options.onOutcome?.("refresh");
       return fresh;
     } catch (error) {
+      // The caller's own abort is not a failed refresh: it rejects, as an abort does.
+      if (options.signal?.aborted === true) throw error;
       // Only serve the old token while it is still outside the expiry margin at this moment.
       if (cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > this.#now()) {
         options.onRefreshFailure(error);

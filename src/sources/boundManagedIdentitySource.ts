@@ -186,8 +186,10 @@ class BoundManagedIdentitySource implements CredentialSource {
     return this.#material;
   }
 
-  async reload(signal?: AbortSignal): Promise<SourceMaterial> {
-    this.invalidateBinding();
+  async reload(signal?: AbortSignal, rejected?: LoadedCertificate): Promise<SourceMaterial> {
+    const current = this.#cache.peek(this.#cacheKey);
+    // Another request that failed with the same certificate may have re-minted it already.
+    if (rejected === undefined || current?.certificate === rejected) this.#cache.invalidate(this.#cacheKey, current);
     return this.load(signal);
   }
 
@@ -395,6 +397,15 @@ class BoundManagedIdentitySource implements CredentialSource {
     }
     if (err instanceof TransportError && err.kind !== "aborted") {
       return new SourceUnavailableError(`The managed identity token request to ${host} failed: ${err.message}`, { cause: err });
+    }
+    if (err instanceof EntraError) {
+      // A refusal of the identity's own token says nothing about the app's request: only this
+      // entry is out, and the list goes on (as for an unbound managed identity).
+      const code = err.aadsts === undefined ? err.error : `AADSTS${err.aadsts}`;
+      return new SourceUnavailableError(
+        `Entra ID refused the managed identity's own token (leg 1) at ${host} with ${code} (HTTP ${err.status}): ${err.description.split(/\r?\n/)[0] ?? ""}`,
+        { cause: err },
+      );
     }
     return err;
   }

@@ -46,7 +46,12 @@ export type SourceMaterial =
  */
 export interface CredentialSource {
   load(signal?: AbortSignal): Promise<SourceMaterial>;
-  reload(signal?: AbortSignal): Promise<SourceMaterial>;
+  /**
+   * @param rejected - the binding certificate Entra refused, when the request presented one: a
+   * source that mints them drops it only if it is still the current one, so that concurrent
+   * rejections of one certificate make one new certificate, not one each
+   */
+  reload(signal?: AbortSignal, rejected?: LoadedCertificate): Promise<SourceMaterial>;
   hasChanged?(): Promise<boolean>;
 }
 

@@ -108,6 +108,40 @@ describe("TokenCache", () => {
     assert.equal((await f.cache.getOrAcquire("k", acquire, f.options)).token, "token-2");
   });
 
+  test("concurrent claims challenges that differ make a request each; equal ones share one", async () => {
+    const f = fixture();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const seen: string[] = [];
+    const acquireFor = (claims: string) => async () => {
+      seen.push(claims);
+      await gate;
+      return f.issue();
+    };
+    const a = f.cache.getOrAcquire("k", acquireFor("A"), { ...f.options, bypassRead: true, bypassKey: "A" });
+    const b = f.cache.getOrAcquire("k", acquireFor("B"), { ...f.options, bypassRead: true, bypassKey: "B" });
+    const a2 = f.cache.getOrAcquire("k", acquireFor("A"), { ...f.options, bypassRead: true, bypassKey: "A" });
+    release();
+    const [ta, tb, ta2] = await Promise.all([a, b, a2]);
+    assert.deepEqual(seen, ["A", "B"]);
+    assert.notEqual(ta.token, tb.token);
+    assert.equal(ta.token, ta2.token);
+  });
+
+  test("a caller that aborts during a due refresh is rejected, not served the old token", async () => {
+    const f = fixture();
+    await f.cache.getOrAcquire("k", async () => f.issue(HOUR, 600), f.options);
+    f.clock.advance(601_000);
+    const controller = new AbortController();
+    const failures: unknown[] = [];
+    const slow = (signal: AbortSignal) =>
+      new Promise<CachedToken>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    const pending = f.cache.getOrAcquire("k", slow, { bypassRead: false, signal: controller.signal, onRefreshFailure: (e) => failures.push(e) });
+    controller.abort(new Error("caller gave up"));
+    await assert.rejects(pending, /caller gave up/);
+    assert.equal(failures.length, 0, "an abort is not reported as a failed refresh");
+  });
+
   test("a failed acquisition is not cached and the next caller tries again", async () => {
     const f = fixture();
     await assert.rejects(f.cache.getOrAcquire("k", async () => { throw new Error("once"); }, f.options), /once/);

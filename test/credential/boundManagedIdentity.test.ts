@@ -78,6 +78,17 @@ describe("bound managed identity through the credential", () => {
     assert.equal(thumbprints.size, 2, "the retry presents the new certificate");
   });
 
+  test("two concurrent requests refused with the same binding certificate make one new certificate, not two", async () => {
+    const { harness, emu, app, boundMi } = await setup({ acceptAnyResource: true });
+    const credential = harness.credential(harness.options(app, [boundMi]));
+    await credential.getToken(STORAGE_SCOPE);
+    emu.journal.clear();
+    emu.faults.add({ route: "mtls.token", count: 2, status: 401, error: "invalid_client", errorCode: 500181 });
+    const [a, b] = await Promise.all([credential.getToken("api://one/.default"), credential.getToken("api://two/.default")]);
+    assert.notEqual(a.token, b.token);
+    assert.equal(emu.journal.ofRoute("imds.issueCredential").length, 1, "one re-mint for both");
+  });
+
   test("a TLS rejection by the mTLS host re-mints once", async () => {
     const { harness, emu, app, boundMi } = await setup();
     const credential = harness.credential(harness.options(app, [boundMi]));
@@ -138,5 +149,25 @@ describe("bound managed identity through the credential", () => {
     await credential.getToken(STORAGE_SCOPE);
     assert.equal(seen.length, 1);
     assert.equal(emu.journal.last("imds.issueCredential")?.form["attestation_token"], journalHash("attestation-jwt-from-maa"));
+  });
+
+  test("Entra refusing the identity's own token (leg 1) takes only this entry out; the next entry serves", async () => {
+    const { harness, emu, app, boundMi, secret } = await setup();
+    const credential = harness.credential(harness.options(app, [boundMi, secret]));
+    emu.faults.add({ route: "mtls.token", count: 1, status: 400, error: "invalid_resource", errorCode: 500011 });
+    await credential.getToken(STORAGE_SCOPE);
+    assert.equal(credential.lastServed?.entryId, "clientCredentials[1] (ClientSecret)");
+  });
+});
+
+describe("unbound managed identity through the credential", () => {
+  test("a call that was aborted does not poison later calls (the msal application outlives it)", async () => {
+    const { harness, emu, app, identity } = await setup();
+    const unbound: CredentialDescription = { sourceType: "SignedAssertionFromManagedIdentity", managedIdentityClientId: identity.clientId };
+    const credential = harness.credential(harness.options(app, [unbound]));
+    emu.faults.add({ route: "login.token", count: 2, delayMs: 1000 });
+    await assert.rejects(credential.getToken(STORAGE_SCOPE, { abortSignal: AbortSignal.timeout(200) }));
+    const token = await credential.getToken(VAULT_SCOPE);
+    await harness.verify(token.token, app, "https://vault.azure.net");
   });
 });

@@ -305,7 +305,9 @@ describe("bound managed identity against the emulator", () => {
     const h = harness(emulator, http, app);
     emulator.journal.clear();
     emulator.faults.add({ route: "mtls.token", status: 401, error: "invalid_client", errorCode: 500181, count: 2 });
-    await assert.rejects(h.assertion(), (err: unknown) => (err as { aadsts?: number }).aadsts === 500181);
+    await assert.rejects(h.assertion(), (err: unknown) =>
+      err instanceof SourceUnavailableError && (err.cause as { aadsts?: number } | undefined)?.aadsts === 500181 && /AADSTS500181/.test(err.reason),
+    );
     assert.equal(count(emulator, "mtls.token"), 2);
     assert.equal(count(emulator, "imds.issueCredential"), 2, "the first mint and one re-mint, no more");
   });

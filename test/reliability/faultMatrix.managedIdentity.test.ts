@@ -225,7 +225,7 @@ describe("bound managed identity source: faults of leg 1 (mtls.token, mtls_pop f
     | { entraStatus: number; retryAfterMs?: number }
   );
   const leg1Cases: { name: string; fault: Omit<FaultSpec, "route">; expected: Leg1Expected }[] = [
-    { name: "HTTP 500 twice: one retry after 1 s, then Entra's error (a request error for the list)", fault: { status: 500, count: 2 }, expected: { attempts: 2, delays: [1000], mints: 1, entraStatus: 500 } },
+    { name: "HTTP 500 twice: one retry after 1 s, then unavailable with Entra's error as the cause", fault: { status: 500, count: 2 }, expected: { attempts: 2, delays: [1000], mints: 1, entraStatus: 500 } },
     { name: "HTTP 503 once: the retry after 1 s gets the token", fault: { status: 503, count: 1 }, expected: { attempts: 2, delays: [1000], mints: 1, ok: true } },
     { name: "HTTP 429 with Retry-After: 1 once: waited, then the token", fault: { status: 429, retryAfter: 1, count: 1 }, expected: { attempts: 2, delays: [1000], mints: 1, ok: true } },
     { name: "HTTP 429 with Retry-After: 30: surfaced with its Retry-After", fault: { status: 429, retryAfter: 30 }, expected: { attempts: 1, delays: [], mints: 1, entraStatus: 429, retryAfterMs: 30_000 } },
@@ -233,7 +233,7 @@ describe("bound managed identity source: faults of leg 1 (mtls.token, mtls_pop f
     { name: "the connection is reset: the binding certificate is re-minted once, then the token", fault: { reset: true }, expected: { attempts: 2, delays: [], mints: 2, ok: true } },
     { name: "the TLS handshake is refused: re-minted once, then the token", fault: { tls: "reject" }, expected: { attempts: 1, delays: [], mints: 2, ok: true } },
     { name: "a 200 with malformed JSON: no bound assertion, unavailable", fault: { body: "malformed-json" }, expected: { attempts: 1, delays: [], mints: 1, unavailable: /cannot be used as a bound assertion: .*not JSON/ } },
-    { name: "an HTML error page (HTTP 503) twice: retried once, Entra's error", fault: { body: "html", status: 503, count: 2 }, expected: { attempts: 2, delays: [1000], mints: 1, entraStatus: 503 } },
+    { name: "an HTML error page (HTTP 503) twice: retried once, unavailable with Entra's error as the cause", fault: { body: "html", status: 503, count: 2 }, expected: { attempts: 2, delays: [1000], mints: 1, entraStatus: 503 } },
     { name: "an oversize body: cut off, unavailable", fault: { body: "oversize" }, expected: { attempts: 1, delays: [], mints: 1, unavailable: /larger than 1048576 bytes/ } },
   ];
   for (const c of leg1Cases) {
@@ -255,9 +255,13 @@ describe("bound managed identity source: faults of leg 1 (mtls.token, mtls_pop f
         assert.match(error.reason, expected.unavailable);
         return;
       }
-      assert.ok(error instanceof EntraError, `expected EntraError, got ${String(error)}`);
-      assert.equal(error.status, expected.entraStatus);
-      if (expected.retryAfterMs !== undefined) assert.equal(error.retryAfterMs, expected.retryAfterMs);
+      // A refusal of leg 1 takes this entry out (the list goes on); Entra's answer is the cause.
+      assert.ok(error instanceof SourceUnavailableError, `expected SourceUnavailableError, got ${String(error)}`);
+      assert.match(error.reason, /refused the managed identity's own token \(leg 1\)/);
+      const cause = error.cause;
+      assert.ok(cause instanceof EntraError, `expected an EntraError cause, got ${String(cause)}`);
+      assert.equal(cause.status, expected.entraStatus);
+      if (expected.retryAfterMs !== undefined) assert.equal(cause.retryAfterMs, expected.retryAfterMs);
     });
   }
 });

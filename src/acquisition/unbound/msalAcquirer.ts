@@ -12,7 +12,7 @@ import { capabilitiesFor } from "../claims.ts";
 import { signClientAssertion } from "../clientAssertion.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
 import { authorityMetadataFor } from "./authorityMetadata.ts";
-import { runInRequestScope, type RequestScope } from "./requestScope.ts";
+import { currentRequestScope, runInRequestScope, type RequestScope } from "./requestScope.ts";
 
 /** Raised when msal-node answers without an access token or expiry (should not happen). */
 export class MsalResultError extends Error {
@@ -97,6 +97,9 @@ export class MsalAcquirer {
     const existing = this.#apps.get(key);
     if (existing !== undefined && existing.material === material) return existing.app;
     const app = new ConfidentialClientApplication(this.#configuration(material, request));
+    // With `additionallyAllowedTenants: ["*"]` the tenants are open-ended; applications are cheap
+    // to make again, so a bound on how many are kept is enough.
+    if (this.#apps.size >= 64) this.#apps.clear();
     this.#apps.set(key, { material, app });
     return app;
   }
@@ -122,17 +125,20 @@ export class MsalAcquirer {
                 }),
             }
           : {
-              clientAssertion: async (config) =>
-                (
-                  await material.getAssertion({
-                    clientId: config.clientId,
-                    tokenEndpoint: config.tokenEndpoint ?? `${options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
-                    tenantId: request.tenantId,
-                    bound: false,
-                    abortSignal: request.signal,
-                    ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }),
-                  })
-                ).assertion,
+              clientAssertion: async (config) => {
+                // The application is kept across requests: take the signal and timeout of the
+                // request being served now, never those of the one that created it.
+                const scope = currentRequestScope();
+                const result = await material.getAssertion({
+                  clientId: config.clientId,
+                  tokenEndpoint: config.tokenEndpoint ?? `${options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+                  tenantId: request.tenantId,
+                  bound: false,
+                  ...(scope === undefined ? {} : { abortSignal: scope.signal }),
+                  ...(scope?.timeoutMs === undefined ? {} : { timeoutMs: scope.timeoutMs }),
+                });
+                return result.assertion;
+              },
             };
     const logger = this.#logger;
     return {

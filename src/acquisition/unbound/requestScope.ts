@@ -20,6 +20,14 @@ export interface RequestScope {
 
 const storage = new AsyncLocalStorage<RequestScope>();
 
+/**
+ * The scope of the request being served, for callbacks msal-node calls on its behalf (the client
+ * assertion): the msal application outlives the request that created it.
+ */
+export function currentRequestScope(): RequestScope | undefined {
+  return storage.getStore();
+}
+
 /** Runs `fn` (an msal-node call) with `scope` visible to {@link ScopedNetworkClient}. */
 export function runInRequestScope<T>(scope: RequestScope, fn: () => Promise<T>): Promise<T> {
   return storage.run(scope, fn);
