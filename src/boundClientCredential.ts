@@ -8,6 +8,7 @@ import type { TokenRequest } from "./acquisition/types.ts";
 import { MsalAcquirer } from "./acquisition/unbound/msalAcquirer.ts";
 import { ScopedNetworkClient } from "./acquisition/unbound/requestScope.ts";
 import { cacheKey, refreshAfter, TokenCache, type CacheOutcome } from "./cache/tokenCache.ts";
+import type { CachedToken } from "./cache/tokenStore.ts";
 import { MemoryTokenStore } from "./cache/tokenStore.ts";
 import { optionsFromDropInArguments } from "./configuration/dropIn.ts";
 import { optionsFromConfiguration } from "./configuration/fromConfiguration.ts";
@@ -321,44 +322,49 @@ export class BoundClientCredential implements TokenCredential {
     const enableCae = options.enableCae === true;
     const claims = options.claims === undefined || options.claims === "" ? undefined : options.claims;
     const key = cacheKey({ tenantId, scopes: scopeList, enableCae });
-    const signal = toAbortSignal(options.abortSignal);
+    const { signal, release } = toAbortSignal(options.abortSignal);
     let served: ServedToken | undefined;
     let outcome: CacheOutcome = "hit";
-    const token = await this.#cache.getOrAcquire(
-      key,
-      async (flightSignal) => {
-        const request: TokenRequest = {
-          scopes: scopeList,
-          tenantId,
-          claims,
-          enableCae,
-          signal: flightSignal,
-          timeoutMs: options.requestOptions?.timeout,
-          correlationId: randomUUID(),
-        };
-        served = await this.#list.acquire(request);
-        const now = this.#now();
-        return {
-          token: served.token.accessToken,
-          expiresOnTimestamp: served.token.expiresOnTimestamp,
-          refreshAfterTimestamp: refreshAfter(now, served.token.expiresOnTimestamp, served.token.refreshInSeconds),
-        };
-      },
-      {
-        bypassRead: claims !== undefined,
-        bypassKey: claims,
-        signal,
-        onRefreshFailure: (error) =>
-          this.#logger.warning(
-            `getToken() => refreshing the token for ${scopeList.join(", ")} failed; serving the cached token, which is still valid. ${
-              error instanceof Error ? error.message : String(error)
-            }`,
-          ),
-        onOutcome: (o) => {
-          outcome = o;
+    let token: CachedToken;
+    try {
+      token = await this.#cache.getOrAcquire(
+        key,
+        async (flightSignal) => {
+          const request: TokenRequest = {
+            scopes: scopeList,
+            tenantId,
+            claims,
+            enableCae,
+            signal: flightSignal,
+            timeoutMs: options.requestOptions?.timeout,
+            correlationId: randomUUID(),
+          };
+          served = await this.#list.acquire(request);
+          const now = this.#now();
+          return {
+            token: served.token.accessToken,
+            expiresOnTimestamp: served.token.expiresOnTimestamp,
+            refreshAfterTimestamp: refreshAfter(now, served.token.expiresOnTimestamp, served.token.refreshInSeconds),
+          };
         },
-      },
-    );
+        {
+          bypassRead: claims !== undefined,
+          bypassKey: claims,
+          signal,
+          onRefreshFailure: (error) =>
+            this.#logger.warning(
+              `getToken() => refreshing the token for ${scopeList.join(", ")} failed; serving the cached token, which is still valid. ${
+                error instanceof Error ? error.message : String(error)
+              }`,
+            ),
+          onOutcome: (o) => {
+            outcome = o;
+          },
+        },
+      );
+    } finally {
+      release();
+    }
     if (served !== undefined) {
       const entry: NormalizedEntry = served.entry;
       this.#lastServed = { entryId: entry.id, bound: entry.bound, tokenEndpoint: served.token.tokenEndpoint, cache: outcome };

@@ -85,12 +85,20 @@ export function normalizeScopes(scopes: string | string[]): string[] {
   return list.map((s) => s.trim());
 }
 
-/** GetTokenOptions carries an `AbortSignalLike`; undici and our cache need a real `AbortSignal`. */
-export function toAbortSignal(signal: GetTokenOptions["abortSignal"]): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  if (signal instanceof AbortSignal) return signal;
+/**
+ * GetTokenOptions carries an `AbortSignalLike`; undici and the cache need a real `AbortSignal`. A
+ * foreign signal is bridged with a listener that `release` removes once the call is over, so a
+ * long-lived signal reused for many calls does not collect listeners.
+ */
+export function toAbortSignal(signal: GetTokenOptions["abortSignal"]): { signal: AbortSignal | undefined; release: () => void } {
+  if (signal === undefined) return { signal: undefined, release: () => undefined };
+  if (signal instanceof AbortSignal) return { signal, release: () => undefined };
   const controller = new AbortController();
-  if (signal.aborted) controller.abort();
-  else signal.addEventListener("abort", () => controller.abort(), { once: true });
-  return controller.signal;
+  if (signal.aborted) {
+    controller.abort();
+    return { signal: controller.signal, release: () => undefined };
+  }
+  const onAbort = (): void => controller.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  return { signal: controller.signal, release: () => signal.removeEventListener("abort", onAbort) };
 }

@@ -51,3 +51,25 @@ test("a scope with surrounding spaces is trimmed by the full path and shares the
   const spaced = await credential.getToken(` ${STORAGE_SCOPE} `);
   assert.equal(spaced.token, first.token);
 });
+
+test("a foreign AbortSignalLike reused across calls keeps no listener once each call is over", async () => {
+  const credential = harness.credential(harness.options(app, entries));
+  const listeners = new Set<unknown>();
+  let added = 0;
+  const signal = {
+    aborted: false,
+    addEventListener(_type: "abort", listener: unknown): void {
+      added++;
+      listeners.add(listener);
+    },
+    removeEventListener(_type: "abort", listener: unknown): void {
+      listeners.delete(listener);
+    },
+  };
+  // Cache misses take the full path, which bridges the signal.
+  for (const scope of [STORAGE_SCOPE, "https://vault.azure.net/.default"]) {
+    await credential.getToken(scope, { abortSignal: signal });
+    assert.equal(listeners.size, 0, `after ${scope}`);
+  }
+  assert.equal(added, 2, "each call did bridge the signal");
+});
