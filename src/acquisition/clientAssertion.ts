@@ -43,3 +43,49 @@ export async function signClientAssertion(options: {
     .setExpirationTime(issuedAt + ASSERTION_LIFETIME_SECONDS)
     .sign(certificate.privateKey);
 }
+
+/** A pre-signed assertion older than this is not used: Entra allows clock skew, not stale claims. */
+const PRESIGNED_MAX_AGE_MS = 60_000;
+
+/**
+ * Signs client assertions one request ahead. Signing (RSA-PSS) is most of this side's cost of a
+ * cold token, so when an assertion is taken the next one for the same certificate and audience is
+ * signed right away, off the critical path of the request after. Each assertion is still sent
+ * once, with its own `jti`.
+ */
+export class AssertionSigner {
+  readonly #clientId: string;
+  readonly #now: () => number;
+  readonly #next = new Map<string, { readonly signedAt: number; readonly assertion: Promise<string> }>();
+
+  constructor(clientId: string, now: () => number) {
+    this.#clientId = clientId;
+    this.#now = now;
+  }
+
+  /**
+   * An assertion for `certificate` and `audience`: the one signed ahead when it is fresh, else a
+   * new one.
+   *
+   * @throws SourceUnavailableError for a certificate whose key is not RSA
+   */
+  take(certificate: LoadedCertificate, audience: string, includeX5c: boolean): Promise<string> {
+    const key = `${certificate.thumbprintSha256}|${includeX5c ? "x5c" : "-"}|${audience}`;
+    const ready = this.#next.get(key);
+    this.#next.delete(key);
+    const taken =
+      ready !== undefined && this.#now() - ready.signedAt < PRESIGNED_MAX_AGE_MS
+        ? ready.assertion.catch(() => this.#sign(certificate, audience, includeX5c))
+        : this.#sign(certificate, audience, includeX5c);
+    // Rotated certificates and tenants leave keys behind; a handful is all that is ever live.
+    if (this.#next.size >= 64) this.#next.clear();
+    const next = taken.then(() => this.#sign(certificate, audience, includeX5c));
+    next.catch(() => undefined);
+    this.#next.set(key, { signedAt: this.#now(), assertion: next });
+    return taken;
+  }
+
+  #sign(certificate: LoadedCertificate, audience: string, includeX5c: boolean): Promise<string> {
+    return signClientAssertion({ certificate, clientId: this.#clientId, audience, includeX5c, now: this.#now() });
+  }
+}

@@ -4,12 +4,11 @@ import type { AssertionResult } from "../../sources/types.ts";
 import type { HttpClient } from "../../transport/httpClient.ts";
 import { postTokenRequest, type TokenClientRetryOptions } from "../../transport/tokenClient.ts";
 import { buildClaimsParameter, capabilitiesFor } from "../claims.ts";
-import { signClientAssertion } from "../clientAssertion.ts";
+import { AssertionSigner } from "../clientAssertion.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
 
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/** A pre-signed assertion older than this is not used: Entra allows clock skew, not stale claims. */
-const PRESIGNED_MAX_AGE_MS = 60_000;
+
 const JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop";
 
 /** Raised when the mTLS endpoint answers with a token that is not a Bearer token. */
@@ -34,14 +33,14 @@ export class MtlsAcquirer {
   readonly #http: HttpClient;
   readonly #now: () => number;
   readonly #retry: TokenClientRetryOptions | undefined;
-  /** The next assertion per certificate and token URL, signed while nobody waits for it. */
-  readonly #presigned = new Map<string, { readonly signedAt: number; readonly assertion: Promise<string> }>();
+  readonly #signer: AssertionSigner;
 
   constructor(options: NormalizedOptions, http: HttpClient, now: () => number, retry?: TokenClientRetryOptions) {
     this.#options = options;
     this.#http = http;
     this.#now = now;
     this.#retry = retry;
+    this.#signer = new AssertionSigner(options.clientId, now);
   }
 
   /**
@@ -49,40 +48,11 @@ export class MtlsAcquirer {
    * assertion signed by it (with `x5c`, `aud` the mTLS token URL), as shipping MSAL.NET sends them.
    */
   async withCertificate(certificate: LoadedCertificate, request: TokenRequest, tokenEndpoint: string): Promise<AcquiredToken> {
-    const key = `${certificate.thumbprintSha256}|${tokenEndpoint}`;
-    const assertion = await this.#takeAssertion(key, certificate, tokenEndpoint);
-    try {
-      return await this.#post(tokenEndpoint, certificate, request, {
-        client_assertion_type: JWT_BEARER,
-        client_assertion: assertion,
-      });
-    } finally {
-      // Signing is most of this side's cost of a cold token; do it for the next request now, off
-      // its critical path. Each assertion is still sent once, with its own jti.
-      this.#presign(key, certificate, tokenEndpoint);
-    }
-  }
-
-  #takeAssertion(key: string, certificate: LoadedCertificate, audience: string): Promise<string> {
-    const ready = this.#presigned.get(key);
-    this.#presigned.delete(key);
-    if (ready !== undefined && this.#now() - ready.signedAt < PRESIGNED_MAX_AGE_MS) {
-      return ready.assertion.catch(() => this.#sign(certificate, audience));
-    }
-    return this.#sign(certificate, audience);
-  }
-
-  #presign(key: string, certificate: LoadedCertificate, audience: string): void {
-    if (this.#presigned.has(key)) return;
-    // Rotated certificates and tenants leave keys behind; a handful is all that is ever live.
-    if (this.#presigned.size >= 64) this.#presigned.clear();
-    const assertion = this.#sign(certificate, audience);
-    assertion.catch(() => undefined);
-    this.#presigned.set(key, { signedAt: this.#now(), assertion });
-  }
-
-  #sign(certificate: LoadedCertificate, audience: string): Promise<string> {
-    return signClientAssertion({ certificate, clientId: this.#options.clientId, audience, includeX5c: true, now: this.#now() });
+    const assertion = await this.#signer.take(certificate, tokenEndpoint, true);
+    return this.#post(tokenEndpoint, certificate, request, {
+      client_assertion_type: JWT_BEARER,
+      client_assertion: assertion,
+    });
   }
 
   /**

@@ -9,7 +9,7 @@ import type { NormalizedEntry, NormalizedOptions } from "../../configuration/nor
 import type { CredentialLogger } from "../../logging.ts";
 import type { SourceMaterial } from "../../sources/types.ts";
 import { capabilitiesFor } from "../claims.ts";
-import { signClientAssertion } from "../clientAssertion.ts";
+import { AssertionSigner } from "../clientAssertion.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
 import { authorityMetadataFor } from "./authorityMetadata.ts";
 import { currentRequestScope, runInRequestScope, type RequestScope } from "./requestScope.ts";
@@ -32,6 +32,7 @@ export class MsalAcquirer {
   readonly #networkClient: INetworkModule;
   readonly #logger: CredentialLogger;
   readonly #now: () => number;
+  readonly #signer: AssertionSigner;
   readonly #apps = new Map<string, { material: SourceMaterial; app: ConfidentialClientApplication }>();
 
   /**
@@ -43,6 +44,7 @@ export class MsalAcquirer {
     this.#networkClient = networkClient;
     this.#logger = logger;
     this.#now = now;
+    this.#signer = new AssertionSigner(options.clientId, now);
   }
 
   /**
@@ -116,13 +118,11 @@ export class MsalAcquirer {
               // msal-node would sign one assertion and re-send it (same jti) for ten minutes; a
               // callback is asked on every request, so each assertion is fresh and sent once.
               clientAssertion: (config) =>
-                signClientAssertion({
-                  certificate: material.certificate,
-                  clientId: config.clientId,
-                  audience: config.tokenEndpoint ?? `${options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
-                  includeX5c: options.sendCertificateChain,
-                  now: this.#now(),
-                }),
+                this.#signer.take(
+                  material.certificate,
+                  config.tokenEndpoint ?? `${options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+                  options.sendCertificateChain,
+                ),
             }
           : {
               clientAssertion: async (config) => {
