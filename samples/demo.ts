@@ -69,15 +69,8 @@ async function runFlow(flow: Flow, emulator: Emulator, azurite: AzuriteBlob, app
   print();
   print(flow.title);
   const journalStart = emulator.journal.length;
-  const credential = new BoundClientCredential({
-    tenantId: app.tenantId,
-    clientId: app.clientId,
-    authorityHost: emulator.authorityHost,
-    mtlsAuthorityHost: emulator.mtlsAuthorityHost,
-    imdsEndpoint: emulator.imdsEndpoint,
-    tls: { ca: emulator.caCertificatePem },
-    clientCredentials: [flow.entry],
-  });
+  // The emulator's hosts and CA (trusted explicitly; verification stays on), the tenant and the app.
+  const credential = new BoundClientCredential({ ...emulator.credentialOptions(app), clientCredentials: [flow.entry] });
   try {
     // Azure SDK clients ask for CAE tokens (`enableCae: true`), cached apart from others: so does
     // the demo, and the blob client below is then served from the cache.

@@ -17,6 +17,7 @@ export type {
   AppCertificate,
   AppSecret,
   Emulator,
+  EmulatorCredentialOptions,
   EmulatorHostKind,
   EmulatorImdsOptions,
   EmulatorKeyVault,

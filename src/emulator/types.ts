@@ -367,6 +367,16 @@ export interface FederatedAssertionOptions {
   notBefore?: Date;
 }
 
+/** What {@link Emulator.credentialOptions} returns: the hosts, tenant, client and CA of a credential. */
+export interface EmulatorCredentialOptions {
+  readonly tenantId: string;
+  readonly clientId: string;
+  readonly authorityHost: string;
+  readonly mtlsAuthorityHost: string;
+  readonly imdsEndpoint: string;
+  readonly tls: { readonly ca: string };
+}
+
 /** A running emulator; see {@link startEmulator}. */
 export interface Emulator {
   /** `https://127.0.0.1:{port}`: the login host. */
@@ -391,6 +401,16 @@ export interface Emulator {
   readonly stats: EmulatorStats;
   /** The Key Vault's secrets. */
   readonly keyVault: EmulatorKeyVault;
+  /**
+   * The options that point a `BoundClientCredential` at this emulator for `app`: spread them and
+   * add `clientCredentials`. The emulator's CA is trusted through `tls.ca`; verification stays on.
+   *
+   * @example
+   * ```ts
+   * new BoundClientCredential({ ...emulator.credentialOptions(app), clientCredentials: [entry] });
+   * ```
+   */
+  credentialOptions(app: Pick<RegisteredApp, "clientId" | "tenantId">): EmulatorCredentialOptions;
   /** `{authorityHost}/{tenant}/oauth2/v2.0/token`. */
   tokenEndpoint(tenantId?: string): string;
   /** `{mtlsAuthorityHost}/{tenant}/oauth2/v2.0/token`. */

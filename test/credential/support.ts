@@ -54,17 +54,7 @@ export class Harness {
     clientCredentials: readonly CredentialDescription[],
     extra: Partial<BoundClientCredentialOptions> = {},
   ): BoundClientCredentialOptions {
-    const emu = this.emulator;
-    return {
-      tenantId: app.tenantId,
-      clientId: app.clientId,
-      authorityHost: emu.authorityHost,
-      mtlsAuthorityHost: emu.mtlsAuthorityHost,
-      imdsEndpoint: emu.imdsEndpoint,
-      tls: { ca: emu.caCertificatePem },
-      clientCredentials,
-      ...extra,
-    };
+    return { ...this.emulator.credentialOptions(app), clientCredentials, ...extra };
   }
 
   /**

@@ -56,15 +56,7 @@ describe("BoundClientCredential in ChainedTokenCredential", () => {
   });
 
   function bound(entries: CredentialDescription[]): BoundClientCredential {
-    const credential = new BoundClientCredential({
-      tenantId: emulator.tenantId,
-      clientId: app.clientId,
-      authorityHost: emulator.authorityHost,
-      mtlsAuthorityHost: emulator.mtlsAuthorityHost,
-      imdsEndpoint: emulator.imdsEndpoint,
-      tls: { ca: emulator.caCertificatePem },
-      clientCredentials: entries,
-    });
+    const credential = new BoundClientCredential({ ...emulator.credentialOptions(app), clientCredentials: entries });
     credentials.push(credential);
     return credential;
   }

@@ -46,15 +46,7 @@ describe("SecretClient against the emulator's Key Vault with BoundClientCredenti
   });
 
   function secretClient(entries: CredentialDescription[]): { client: SecretClient; credential: BoundClientCredential } {
-    const credential = new BoundClientCredential({
-      tenantId: emulator.tenantId,
-      clientId: app.clientId,
-      authorityHost: emulator.authorityHost,
-      mtlsAuthorityHost: emulator.mtlsAuthorityHost,
-      imdsEndpoint: emulator.imdsEndpoint,
-      tls: { ca: emulator.caCertificatePem },
-      clientCredentials: entries,
-    });
+    const credential = new BoundClientCredential({ ...emulator.credentialOptions(app), clientCredentials: entries });
     credentials.push(credential);
     const client = new SecretClient(emulator.keyVaultUrl, credential, {
       // The challenge names https://vault.azure.net while the vault lives on 127.0.0.1.
