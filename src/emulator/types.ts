@@ -369,11 +369,17 @@ export interface FederatedAssertionOptions {
 
 /** What {@link Emulator.credentialOptions} returns: the hosts, tenant, client and CA of a credential. */
 export interface EmulatorCredentialOptions {
+  /** The app's tenant. */
   readonly tenantId: string;
+  /** The app's client ID. */
   readonly clientId: string;
+  /** The emulator's login host. */
   readonly authorityHost: string;
+  /** The emulator's mutual TLS host. */
   readonly mtlsAuthorityHost: string;
+  /** The emulator's IMDS. */
   readonly imdsEndpoint: string;
+  /** The emulator's CA, to trust explicitly. */
   readonly tls: { readonly ca: string };
 }
 
