@@ -4,6 +4,7 @@
 // delays asked of the injected retry sleep, and checks the outcome of DESIGN.md §4 with the
 // fallback entry behind it. The file ends by checking that no rejection went unhandled and no
 // socket was left open.
+import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -11,11 +12,6 @@ import { after, before, describe, test } from "node:test";
 import { assertExpectation, MatrixSetup, runTokenFault, SETTLE_BOUND_MS, STORAGE_SCOPE } from "./faultMatrixSupport.ts";
 import { outcomeOf, recordingSleep, settlesWithin } from "./support.ts";
 import { TOKEN_FAULT_CASES } from "./tokenFaultCases.ts";
-
-// msal-node chooses its managed identity host from these once per process; this file needs IMDS.
-for (const name of ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT"]) {
-  delete process.env[name];
-}
 
 let setup: MatrixSetup;
 before(async () => {

@@ -8,13 +8,9 @@
 // with `sleep`/`requestTimeoutMs`, the bound one with `tuning`. Faults that are not retried
 // (resets, malformed or oversize answers, v1-only hosts) are also tested through the credential,
 // where the fallback entry must serve.
+import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-
-// msal-node chooses its managed identity host from these once per process; this file needs IMDS.
-for (const name of ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT"]) {
-  delete process.env[name];
-}
 
 const { CredentialUnavailableError } = await import("../../src/errors.ts");
 const { normalizeOptions } = await import("../../src/configuration/validate.ts");

@@ -4,15 +4,12 @@
 // and must not retry: a malformed success is not transient. For the bound managed identity only
 // leg 2 (the app's request) goes to the scripted endpoint; leg 1 is the emulator's. The unbound
 // flows go through msal-node, whose answers the credential validates with the same parser.
+import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { AuthenticationError } from "../../src/errors.ts";
 import { jsonBody, outcomeOf, recordingSleep, settlesWithin } from "./support.ts";
 import { MatrixSetup, SETTLE_BOUND_MS, STORAGE_SCOPE, VAULT_SCOPE, type Flow } from "./faultMatrixSupport.ts";
-
-for (const name of ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT"]) {
-  delete process.env[name];
-}
 
 const TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJzY3JpcHRlZCJ9.c2lnbmF0dXJl";
 const HOUR = 3600;
@@ -23,7 +20,6 @@ interface ResponseCase {
   /** What the entry's line in the error says. */
   readonly reason: RegExp;
 }
-
 
 const CASES: readonly ResponseCase[] = [
   { name: "no access_token", body: { token_type: "Bearer", expires_in: HOUR }, reason: /no access.?token/i },

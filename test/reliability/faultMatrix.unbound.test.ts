@@ -3,15 +3,11 @@
 // counts the entry's requests in the emulator's journal and the delays asked of the injected
 // retry sleep, and checks the outcome of DESIGN.md §4 with the fallback entry behind it. The file
 // ends by checking that no rejection went unhandled and no socket was left open.
+import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { assertExpectation, MatrixSetup, runTokenFault, STORAGE_SCOPE, VAULT_SCOPE } from "./faultMatrixSupport.ts";
 import { TOKEN_FAULT_CASES } from "./tokenFaultCases.ts";
-
-// msal-node chooses its managed identity host from these once per process; this file needs IMDS.
-for (const name of ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT"]) {
-  delete process.env[name];
-}
 
 let setup: MatrixSetup;
 before(async () => {

@@ -3,6 +3,7 @@
 // environment contains, only the library's typed errors come out — never a crash, a TypeError
 // from deep inside or a hang — and what comes out when the input is good enough is sane. Response
 // bodies are cut off at the size limit, even an endless one.
+import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -12,11 +13,6 @@ import { join } from "node:path";
 import { inspect } from "node:util";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
-
-// msal-node chooses its managed identity host from these once per process; this file needs IMDS.
-for (const name of ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT"]) {
-  delete process.env[name];
-}
 
 const { BoundClientCredential, withInternalHooks } = await import("../../src/boundClientCredential.ts");
 const { optionsFromConfiguration } = await import("../../src/configuration/fromConfiguration.ts");

@@ -5,14 +5,11 @@
 // an error message, a cause (the whole chain, AggregateError members), JSON.stringify or
 // util.inspect (depth Infinity, showHidden) of the credential or its errors, or any string reachable
 // from the error objects.
+import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import type { KeyObject } from "node:crypto";
 import { inspect } from "node:util";
 import { after, before, describe, test } from "node:test";
-
-for (const name of ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT"]) {
-  delete process.env[name];
-}
 
 const { BindingKey } = await import("../../src/sources/bindingKey.ts");
 const { captureLogs, Harness, STORAGE_SCOPE, VAULT_SCOPE } = await import("../credential/support.ts");

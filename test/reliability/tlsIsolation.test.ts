@@ -3,6 +3,7 @@
 // src/ turns verification off; a client certificate is presented to the mTLS token endpoint only;
 // tokens of one tenant, scope, claims challenge or CAE setting are never served for another; two
 // credentials share neither tokens nor connections.
+import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import { request as httpsRequest, createServer as createHttpsServer } from "node:https";
@@ -13,10 +14,6 @@ import type { TLSSocket } from "node:tls";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-
-for (const name of ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT"]) {
-  delete process.env[name];
-}
 
 const { AuthenticationError, CredentialUnavailableError } = await import("../../src/errors.ts");
 const { createCertificateAuthority } = await import("../../src/emulator/pki.ts");

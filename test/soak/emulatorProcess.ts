@@ -13,12 +13,9 @@
  *
  * It exits by itself when the parent goes away.
  */
+import "../helpers/imdsOnly.ts";
 import { randomUUID } from "node:crypto";
 import { request } from "node:https";
-
-for (const name of ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT"]) {
-  delete process.env[name];
-}
 
 const { startEmulator } = await import("../../src/emulator/index.ts");
 

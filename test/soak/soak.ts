@@ -15,6 +15,7 @@
  * `node test/soak/soak.ts [--seconds 180] [--workers 16]` runs it and prints the figures (exit code
  * 1 when a bound is broken); `test/soak/soak.test.ts` runs it for a few seconds inside `npm test`.
  */
+import "../helpers/imdsOnly.ts";
 import { fork, type ChildProcess } from "node:child_process";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -22,11 +23,6 @@ import { parseArgs } from "node:util";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import type { EmulatorProcessMessage, SoakSetup } from "./emulatorProcess.ts";
-
-// msal-node chooses its managed identity host from these once per process; the soak needs IMDS.
-for (const name of ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT"]) {
-  delete process.env[name];
-}
 
 const { BoundClientCredential, withInternalHooks } = await import("../../src/boundClientCredential.ts");
 type CredentialDescription = import("../../src/configuration/types.ts").CredentialDescription;

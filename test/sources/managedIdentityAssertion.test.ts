@@ -1,20 +1,8 @@
+import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import type { ServerResponse } from "node:http";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { inspect } from "node:util";
-
-// msal-node picks its managed identity host from these once per process; these tests need IMDS.
-for (const name of [
-  "IDENTITY_ENDPOINT",
-  "IDENTITY_HEADER",
-  "IDENTITY_SERVER_THUMBPRINT",
-  "IMDS_ENDPOINT",
-  "MSI_ENDPOINT",
-  "MSI_SECRET",
-  "AZURE_POD_IDENTITY_AUTHORITY_HOST",
-]) {
-  delete process.env[name];
-}
 
 const { createManagedIdentityAssertionSource, defaultTokenExchangeUrl } = await import("../../src/sources/managedIdentityAssertion.ts");
 const { SourceUnavailableError } = await import("../../src/sources/types.ts");

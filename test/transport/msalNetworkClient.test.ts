@@ -1,20 +1,7 @@
+import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import type { ServerResponse } from "node:http";
 import { after, before, beforeEach, describe, test } from "node:test";
-
-// msal-node picks its managed identity host from these once per process; these tests need IMDS.
-for (const name of [
-  "IDENTITY_ENDPOINT",
-  "IDENTITY_HEADER",
-  "IDENTITY_SERVER_THUMBPRINT",
-  "IMDS_ENDPOINT",
-  "MSI_ENDPOINT",
-  "MSI_SECRET",
-  "AZURE_POD_IDENTITY_AUTHORITY_HOST",
-  "DEFAULT_IDENTITY_CLIENT_ID",
-]) {
-  delete process.env[name];
-}
 
 const { AuthError, ManagedIdentityApplication } = await import("@azure/msal-node");
 const { HttpClient } = await import("../../src/transport/httpClient.ts");
