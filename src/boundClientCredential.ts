@@ -161,11 +161,7 @@ export class BoundClientCredential implements TokenCredential {
     // msal-node's confidential client does not retry: apply the STS policy (one retry on a 5xx
     // without Retry-After or a timeout) as the mTLS token client does, with the same tunables.
     const retry = hooks.retry ?? {};
-    const stsPolicy = stsRetryPolicy({
-      ...(retry.maxRetries === undefined ? {} : { maxRetries: retry.maxRetries }),
-      ...(retry.baseDelayMs === undefined ? {} : { baseDelayMs: retry.baseDelayMs }),
-      ...(retry.maxRetryAfterWaitMs === undefined ? {} : { maxRetryAfterWaitMs: retry.maxRetryAfterWaitMs }),
-    });
+    const stsPolicy = stsRetryPolicy(retry);
     const networkClient = new ScopedNetworkClient(({ signal, timeoutMs }) =>
       createMsalNetworkClient(this.#http, {
         ...(signal === undefined ? {} : { signal }),

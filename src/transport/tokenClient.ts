@@ -77,11 +77,7 @@ export async function postTokenRequest(http: HttpClient, req: TokenRequest): Pro
     ...libraryHeaders(),
   };
   const retry = req.retry ?? {};
-  const policy = stsRetryPolicy({
-    ...(retry.maxRetries === undefined ? {} : { maxRetries: retry.maxRetries }),
-    ...(retry.baseDelayMs === undefined ? {} : { baseDelayMs: retry.baseDelayMs }),
-    ...(retry.maxRetryAfterWaitMs === undefined ? {} : { maxRetryAfterWaitMs: retry.maxRetryAfterWaitMs }),
-  });
+  const policy = stsRetryPolicy(retry);
 
   const response: HttpResponse = await withRetry(
     () =>
