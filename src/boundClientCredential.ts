@@ -26,6 +26,7 @@ import { checkGetTokenOptions, normalizeScopes, resolveTenant, toAbortSignal } f
 import { BoundCredentialConfigurationError } from "./errors.ts";
 import { credentialLogger, type CredentialLogger } from "./logging.ts";
 import { createSource } from "./sources/index.ts";
+import { createManagedIdentityServices } from "./sources/managedIdentity/services.ts";
 import { tracingClient } from "./tracing.ts";
 import { mtlsAuthorityHostFor, tokenEndpointFor } from "./transport/endpoints.ts";
 import { HttpClient } from "./transport/httpClient.ts";
@@ -187,7 +188,10 @@ export class BoundClientCredential implements TokenCredential {
       http: this.#http,
       ...(hooks.retry?.sleep === undefined ? {} : { sleep: hooks.retry.sleep }),
     };
-    const entries = this.#options.entries.map((entry) => new SourceEntry(entry, createSource(entry, sourceContext), context));
+    const managedIdentity = createManagedIdentityServices(sourceContext);
+    const entries = this.#options.entries.map(
+      (entry) => new SourceEntry(entry, createSource(entry, { ...sourceContext, managedIdentity }), context),
+    );
     this.#list = new CredentialList(entries, this.#now, this.#logger);
   }
 

@@ -1,4 +1,5 @@
 import type { LoadedCertificate } from "./loadedCertificate.ts";
+import { RenewingCache } from "./managedIdentity/renewingCache.ts";
 
 /** A binding certificate is renewed once this little validity is left, whatever its lifetime. */
 export const BINDING_RENEWAL_MARGIN_MS = 5 * 60 * 1000;
@@ -26,24 +27,30 @@ export function bindingCacheKey(parts: BindingCacheKeyParts): string {
  * every call.
  */
 export function isBindingFresh(certificate: LoadedCertificate, now: number, mintedAt?: number): boolean {
+  return now < bindingRenewalTime(certificate, mintedAt ?? Number.NEGATIVE_INFINITY);
+}
+
+/**
+ * When a certificate obtained at `mintedAt` stops being {@link isBindingFresh}: the earlier of its
+ * (adjusted) half-life and 5 minutes before its end.
+ */
+export function bindingRenewalTime(certificate: LoadedCertificate, mintedAt: number): number {
   const notBefore = certificate.notBefore.getTime();
   const notAfter = certificate.notAfter.getTime();
   let renewAt = notBefore + (notAfter - notBefore) / 2;
-  if (mintedAt !== undefined && mintedAt >= renewAt) renewAt = mintedAt + (notAfter - mintedAt) / 2;
-  return now < renewAt && notAfter - now > BINDING_RENEWAL_MARGIN_MS;
+  if (mintedAt >= renewAt) renewAt = mintedAt + (notAfter - mintedAt) / 2;
+  return Math.min(renewAt, notAfter - BINDING_RENEWAL_MARGIN_MS);
 }
 
 /**
  * Binding certificates (or anything that carries one) by key. A value is served while
  * {@link isBindingFresh}; otherwise, or after {@link BindingCertificateCache.invalidate}, the next
  * caller mints a new one. Concurrent callers of one key share a single mint; a failed mint is not
- * remembered, so the next call tries again.
+ * remembered, so the next call tries again, and a stale certificate is never served.
  */
 export class BindingCertificateCache<T extends { readonly certificate: LoadedCertificate }> {
   readonly #now: () => number;
-  readonly #onDiscard: ((value: T) => void) | undefined;
-  readonly #entries = new Map<string, { readonly value: T; readonly mintedAt: number }>();
-  readonly #minting = new Map<string, Promise<T>>();
+  readonly #values: RenewingCache<T>;
 
   /**
    * @param now - the clock, ms since epoch; injectable for tests
@@ -52,39 +59,29 @@ export class BindingCertificateCache<T extends { readonly certificate: LoadedCer
    */
   constructor(now: () => number, onDiscard?: (value: T) => void) {
     this.#now = now;
-    this.#onDiscard = onDiscard;
+    this.#values = new RenewingCache<T>(now, onDiscard);
   }
 
   /**
    * The fresh value of `key`, or the result of `mint` (shared with every caller that arrives
-   * while it runs).
+   * while it runs). A caller whose `signal` aborts stops waiting; the mint goes on.
    */
-  get(key: string, mint: () => Promise<T>): Promise<T> {
-    const current = this.#entries.get(key);
-    if (current !== undefined && isBindingFresh(current.value.certificate, this.#now(), current.mintedAt)) {
-      return Promise.resolve(current.value);
-    }
-    const inFlight = this.#minting.get(key);
-    if (inFlight !== undefined) return inFlight;
-    const minted = (async () => {
-      try {
+  get(key: string, mint: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.#values.get(
+      key,
+      async () => {
         const mintedAt = this.#now();
         const value = await mint();
-        const previous = this.#entries.get(key)?.value;
-        this.#entries.set(key, { value, mintedAt });
-        if (previous !== undefined && previous !== value) this.#onDiscard?.(previous);
-        return value;
-      } finally {
-        this.#minting.delete(key);
-      }
-    })();
-    this.#minting.set(key, minted);
-    return minted;
+        const refreshAt = bindingRenewalTime(value.certificate, mintedAt);
+        return { value, refreshAt, staleUntil: refreshAt };
+      },
+      { signal },
+    );
   }
 
   /** The value held for `key` right now, fresh or not, without minting. */
   peek(key: string): T | undefined {
-    return this.#entries.get(key)?.value;
+    return this.#values.peek(key);
   }
 
   /**
@@ -93,16 +90,6 @@ export class BindingCertificateCache<T extends { readonly certificate: LoadedCer
    * fail with the same certificate, the first re-mint is not thrown away by the others.
    */
   invalidate(key: string, rejected?: T): void {
-    const current = this.#entries.get(key);
-    if (current === undefined) return;
-    if (rejected === undefined || current.value === rejected) {
-      this.#entries.delete(key);
-      this.#onDiscard?.(current.value);
-    }
-  }
-
-  /** Forgets everything. */
-  clear(): void {
-    this.#entries.clear();
+    this.#values.invalidate(key, rejected);
   }
 }

@@ -9,6 +9,7 @@ import { ClientSecretSource } from "./clientSecretSource.ts";
 import { CustomAssertionSource } from "./customAssertionSource.ts";
 import { KeyVaultSource } from "./keyVaultSource.ts";
 import { createManagedIdentityAssertionSource } from "./managedIdentityAssertion.ts";
+import { createManagedIdentityServices, type ManagedIdentityServices } from "./managedIdentity/services.ts";
 import { managedIdentityTokenCredential } from "./managedIdentityTokenCredential.ts";
 import { PathSource } from "./pathSource.ts";
 import type { CredentialSource } from "./types.ts";
@@ -25,6 +26,11 @@ export interface SourceContext {
   readonly http: HttpClient;
   /** The wait between retries of remote sources; a real timer unless a test injects another. */
   readonly sleep?: Sleep;
+  /**
+   * The credential's managed identity services, shared by its managed identity entries and the
+   * Key Vault source's managed identity; a source makes its own when absent.
+   */
+  readonly managedIdentity?: ManagedIdentityServices;
 }
 
 /**
@@ -45,7 +51,11 @@ export function createSource(entry: NormalizedEntry, context: SourceContext): Cr
       return new Base64Source(entry, description, context.now);
     case "KeyVault":
       return new KeyVaultSource(entry, description, context.options, context.now, () =>
-        managedIdentityTokenCredential(entry, description.managedIdentityClientId, context),
+        managedIdentityTokenCredential(
+          entry.id,
+          description.managedIdentityClientId,
+          context.managedIdentity ?? createManagedIdentityServices(context),
+        ),
       );
     case "StoreWithThumbprint":
     case "StoreWithDistinguishedName":
@@ -54,14 +64,7 @@ export function createSource(entry: NormalizedEntry, context: SourceContext): Cr
     case "ClientSecret":
       return new ClientSecretSource(entry, description, context.now);
     case "SignedAssertionFromManagedIdentity":
-      return entry.bound
-        ? createBoundManagedIdentitySource(entry, {
-            ...context,
-            ...(context.sleep === undefined
-              ? {}
-              : { tuning: { imdsRetry: { sleep: context.sleep }, tokenRetry: { sleep: context.sleep } } }),
-          })
-        : createManagedIdentityAssertionSource(entry, context);
+      return entry.bound ? createBoundManagedIdentitySource(entry, context) : createManagedIdentityAssertionSource(entry, context);
     case "SignedAssertionFilePath":
       return new AssertionFileSource(entry, description, context.now, context.env);
     case "CustomSignedAssertion":

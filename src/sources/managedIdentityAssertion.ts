@@ -1,68 +1,39 @@
 /**
  * The unbound `SignedAssertionFromManagedIdentity` source: a managed identity token whose audience
- * is the token exchange URL, used as a federated client assertion. The token comes from msal-node's
- * managed identity support (IMDS v1, App Service, Arc, Cloud Shell, Service Fabric, Machine
- * Learning), whose requests go through our transport.
+ * is the token exchange URL, used as a federated client assertion. The token comes from the
+ * managed identity token client (msal-node's managed identity support: IMDS v1, App Service, Arc,
+ * Cloud Shell, Service Fabric, Machine Learning, over our transport).
  */
-import { ManagedIdentityApplication, type ManagedIdentityConfiguration } from "@azure/msal-node";
 import { inspect } from "node:util";
-import type { NormalizedEntry, NormalizedOptions } from "../configuration/normalized.ts";
+import { defaultTokenExchangeUrl as exchangeUrlOfAuthority } from "../configuration/entries.ts";
+import type { NormalizedEntry } from "../configuration/normalized.ts";
 import type { SignedAssertionFromManagedIdentityCredentialDescription } from "../configuration/types.ts";
 import { DEFAULT_TOKEN_EXCHANGE_URL } from "../constants.ts";
-import { credentialLogger } from "../logging.ts";
-import type { HttpClient } from "../transport/httpClient.ts";
-import { HttpClient as DefaultHttpClient } from "../transport/httpClient.ts";
-import {
-  MsalNetworkClient,
-  routedMsalNetworkClient,
-  runWithMsalNetworkClient,
-  transportErrorIn,
-} from "../transport/msalNetworkClient.ts";
-import { imdsRetryPolicy, managedIdentityRetryPolicy, type RetryPolicy, type Sleep } from "../transport/retry.ts";
-import { abortable } from "../abortable.ts";
+import type { ManagedIdentitySelector } from "../transport/imdsV2.ts";
+import type { Sleep } from "../transport/retry.ts";
 import type { SourceContext } from "./index.ts";
+import { selectorOf } from "./managedIdentity/identity.ts";
+import { createManagedIdentityServices, type ManagedIdentityServices } from "./managedIdentity/services.ts";
 import type { AssertionResult, CredentialSource, SourceMaterial } from "./types.ts";
 import { SourceUnavailableError } from "./types.ts";
 
-const logger = credentialLogger("BoundClientCredential");
-
-/** Renew this long before expiry at the latest. */
-const EXPIRY_MARGIN_MS = 5 * 60 * 1000;
-/** Each request to a managed identity host; IMDS answers in well under a second when it is there. */
-const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
-/**
- * Managed identity hosts are local (link-local IMDS, localhost sidecars): they accept a connection
- * at once or not at all. Off Azure, 169.254.169.254 is usually silently dropped, so a short connect
- * timeout is what makes the entry unavailable quickly there.
- */
-const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
-const IMDS_TOKEN_PATH = "/metadata/identity/oauth2/token";
-
-/**
- * What the source may be given besides {@link SourceContext}. `http` should be the credential's
- * client (so `close()` covers it); without it the source makes its own, closed by `close()`.
- */
+/** Tunables of the managed identity requests, for tests; the credential's services carry their own. */
 export interface ManagedIdentitySourceDependencies {
-  http?: HttpClient;
   /** Waits between retries; injectable so tests count attempts without waiting. */
-  sleep?: Sleep;
+  readonly sleep?: Sleep;
   /** Per-request deadline, in ms. Default 15 s. */
-  requestTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
   /** Connect timeout for the managed identity host, in ms. Default 2 s. */
-  connectTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
 }
 
-/** The federated-credential audience for a cloud, from its login host. */
+/** The federated-credential audience for a cloud, from its login host; the public cloud's for a host that is not a URL. */
 export function defaultTokenExchangeUrl(authorityHost: string): string {
-  let host: string;
   try {
-    host = new URL(authorityHost).hostname.toLowerCase();
+    return exchangeUrlOfAuthority(authorityHost);
   } catch {
     return DEFAULT_TOKEN_EXCHANGE_URL;
   }
-  if (host === "login.microsoftonline.us" || host === "login.usgovcloudapi.net") return "api://AzureADTokenExchangeUSGov";
-  if (host === "login.chinacloudapi.cn" || host === "login.partner.microsoftonline.cn") return "api://AzureADTokenExchangeChina";
-  return DEFAULT_TOKEN_EXCHANGE_URL;
 }
 
 /**
@@ -74,44 +45,34 @@ export function defaultTokenExchangeUrl(authorityHost: string): string {
  */
 export function createManagedIdentityAssertionSource(
   entry: NormalizedEntry,
-  context: Omit<SourceContext, "http"> & ManagedIdentitySourceDependencies,
-): CredentialSource & { close(): Promise<void> } {
-  return new ManagedIdentityAssertionSource(entry, context);
-}
-
-interface CachedAssertion {
-  readonly assertion: string;
-  readonly expiresOnTimestamp: number;
-  readonly refreshAtTimestamp: number;
+  context: SourceContext & ManagedIdentitySourceDependencies,
+): CredentialSource {
+  const services =
+    context.managedIdentity ??
+    createManagedIdentityServices({
+      ...context,
+      tuning: {
+        ...(context.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: context.requestTimeoutMs }),
+        ...(context.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: context.connectTimeoutMs }),
+      },
+    });
+  const description = entry.description as Readonly<SignedAssertionFromManagedIdentityCredentialDescription>;
+  const exchangeUrl = description.tokenExchangeUrl ?? defaultTokenExchangeUrl(context.options.authorityHost);
+  return new ManagedIdentityAssertionSource(entry, selectorOf(description), exchangeUrl.replace(/\/\.default$/, ""), services);
 }
 
 class ManagedIdentityAssertionSource implements CredentialSource {
   readonly #entry: NormalizedEntry;
-  readonly #description: Readonly<SignedAssertionFromManagedIdentityCredentialDescription>;
-  readonly #options: NormalizedOptions;
-  readonly #now: () => number;
-  readonly #sleep: Sleep | undefined;
-  readonly #requestTimeoutMs: number;
-  readonly #connectTimeoutMs: number;
+  readonly #selector: ManagedIdentitySelector;
   readonly #resource: string;
+  readonly #services: ManagedIdentityServices;
   readonly #material: SourceMaterial;
-  #http: HttpClient | undefined;
-  #ownsHttp = false;
-  #app: ManagedIdentityApplication | undefined;
-  #cached: CachedAssertion | undefined;
-  #inFlight: Promise<CachedAssertion> | undefined;
 
-  constructor(entry: NormalizedEntry, context: Omit<SourceContext, "http"> & ManagedIdentitySourceDependencies) {
+  constructor(entry: NormalizedEntry, selector: ManagedIdentitySelector, resource: string, services: ManagedIdentityServices) {
     this.#entry = entry;
-    this.#description = entry.description as Readonly<SignedAssertionFromManagedIdentityCredentialDescription>;
-    this.#options = context.options;
-    this.#now = context.now;
-    this.#sleep = context.sleep;
-    this.#requestTimeoutMs = context.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.#connectTimeoutMs = context.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.#http = context.http;
-    const exchangeUrl = this.#description.tokenExchangeUrl ?? defaultTokenExchangeUrl(context.options.authorityHost);
-    this.#resource = exchangeUrl.replace(/\/\.default$/, "");
+    this.#selector = selector;
+    this.#resource = resource;
+    this.#services = services;
     this.#material = {
       kind: "assertion",
       getAssertion: (request) => this.#getAssertion(request.abortSignal, request.timeoutMs),
@@ -123,20 +84,14 @@ class ManagedIdentityAssertionSource implements CredentialSource {
     if (this.#entry.bound) {
       throw new SourceUnavailableError("bound managed identity is handled by the IMDS v2 flow");
     }
-    this.#application();
+    this.#services.tokens.check(this.#selector);
     return this.#material;
   }
 
   async reload(signal?: AbortSignal): Promise<SourceMaterial> {
     // A rejected assertion must not be sent again: the next request gets a fresh token.
-    this.#cached = undefined;
+    this.#services.tokens.forget(this.#selector, this.#resource);
     return this.load(signal);
-  }
-
-  /** Closes the HTTP client this source made for itself, if it made one. */
-  async close(): Promise<void> {
-    if (this.#ownsHttp && this.#http !== undefined) await this.#http.close();
-    if (this.#ownsHttp) this.#http = undefined;
   }
 
   toJSON(): Record<string, string> {
@@ -150,158 +105,7 @@ class ManagedIdentityAssertionSource implements CredentialSource {
   /** @param timeoutMs - the caller's per-request timeout; the source's own when undefined */
   async #getAssertion(signal: AbortSignal | undefined, timeoutMs?: number): Promise<AssertionResult> {
     signal?.throwIfAborted();
-    const cached = this.#cached;
-    if (cached !== undefined && this.#now() < cached.refreshAtTimestamp) return resultOf(cached);
-    // One request at a time; a caller that gives up stops waiting, the others still get the result.
-    this.#inFlight ??= this.#acquire(timeoutMs).finally(() => {
-      this.#inFlight = undefined;
-    });
-    const fresh = await abortable(this.#inFlight, signal);
-    return resultOf(fresh);
+    const token = await this.#services.tokens.token(this.#selector, this.#resource, { signal, timeoutMs, requester: this.#entry.id });
+    return { assertion: token.token, expiresOnTimestamp: token.expiresOnTimestamp, bindingCertificate: undefined };
   }
-
-  async #acquire(timeoutMs: number | undefined): Promise<CachedAssertion> {
-    const previous = this.#cached;
-    try {
-      const acquired = await this.#requestToken(timeoutMs ?? this.#requestTimeoutMs);
-      this.#cached = acquired;
-      return acquired;
-    } catch (error) {
-      // A failed early renewal still leaves a usable assertion.
-      if (previous !== undefined && this.#now() < previous.expiresOnTimestamp - EXPIRY_MARGIN_MS && this.#cached === previous) {
-        logger.warning(
-          `getToken() => ${this.#entry.id}: renewing the managed identity assertion failed; using the current one until it nears expiry: ${error instanceof SourceUnavailableError ? error.reason : reasonOf(error, this.#resource)}`,
-        );
-        return previous;
-      }
-      throw error;
-    }
-  }
-
-  async #requestToken(timeoutMs: number): Promise<CachedAssertion> {
-    const app = this.#application();
-    const client = new MsalNetworkClient({
-      http: this.#httpClient(),
-      rewriteImdsTo: this.#options.imdsEndpoint,
-      timeoutMs,
-      connectTimeoutMs: this.#connectTimeoutMs,
-      retryPolicyFor: retryPolicyFor,
-      ...(this.#sleep === undefined ? {} : { sleep: this.#sleep }),
-    });
-    const started = this.#now();
-    const startedReal = Date.now();
-    let token: string;
-    let expiresOn: Date | null;
-    try {
-      const result = await runWithMsalNetworkClient(client, () =>
-        app.acquireToken({ resource: this.#resource, forceRefresh: true }),
-      );
-      token = result.accessToken;
-      expiresOn = result.expiresOn;
-    } catch (error) {
-      throw mapFailure(error, this.#resource);
-    }
-    if (client.requestCount === 0) {
-      logger.warning(
-        `getToken() => ${this.#entry.id}: msal-node used the network client of another ManagedIdentityApplication in this process; the configured IMDS endpoint, CA and timeouts did not apply.`,
-      );
-    }
-    if (typeof token !== "string" || token === "") {
-      throw new SourceUnavailableError(`the managed identity endpoint returned no token for ${this.#resource}`);
-    }
-    const expiresAt = expiresOn === null ? Number.NaN : expiresOn.getTime();
-    if (!Number.isFinite(expiresAt)) {
-      throw new SourceUnavailableError(`the managed identity endpoint returned a token for ${this.#resource} without a usable expiry (expires_on)`);
-    }
-    // msal-node computes expiry with the real clock; carry the lifetime over to the injected one.
-    const lifetimeMs = Math.max(0, expiresAt - startedReal);
-    const expiresOnTimestamp = started + lifetimeMs;
-    const refreshAtTimestamp = Math.min(started + lifetimeMs / 2, expiresOnTimestamp - EXPIRY_MARGIN_MS);
-    logger.info(
-      `getToken() => ${this.#entry.id}: obtained a managed identity assertion for ${this.#resource}, valid for ${Math.round(lifetimeMs / 1000)} s.`,
-    );
-    return { assertion: token, expiresOnTimestamp, refreshAtTimestamp };
-  }
-
-  #application(): ManagedIdentityApplication {
-    if (this.#app !== undefined) return this.#app;
-    const description = this.#description;
-    const ids: NonNullable<ManagedIdentityConfiguration["managedIdentityIdParams"]> = {};
-    if (description.managedIdentityClientId !== undefined) ids.userAssignedClientId = description.managedIdentityClientId;
-    if (description.managedIdentityObjectId !== undefined) ids.userAssignedObjectId = description.managedIdentityObjectId;
-    if (description.managedIdentityResourceId !== undefined) ids.userAssignedResourceId = description.managedIdentityResourceId;
-    try {
-      // No clientCapabilities: msal-node would send them to IMDS as `xms_cc`, which only Service
-      // Fabric understands, and the exchange token has no use for CAE.
-      this.#app = new ManagedIdentityApplication({
-        ...(Object.keys(ids).length === 0 ? {} : { managedIdentityIdParams: ids }),
-        system: {
-          // Every application gets the routed client: msal-node keeps the first one process-wide.
-          networkClient: routedMsalNetworkClient,
-          // Our retries are abortable and injectable; msal-node's are neither.
-          disableInternalRetries: true,
-        },
-      });
-    } catch (error) {
-      throw new SourceUnavailableError(`the managed identity cannot be used: ${firstLine(messageOf(error))}`, { cause: error });
-    }
-    return this.#app;
-  }
-
-  #httpClient(): HttpClient {
-    if (this.#http === undefined) {
-      this.#http = new DefaultHttpClient({ ca: this.#options.tlsCa });
-      this.#ownsHttp = true;
-    }
-    return this.#http;
-  }
-}
-
-function retryPolicyFor(url: URL): RetryPolicy {
-  return url.pathname.endsWith(IMDS_TOKEN_PATH) ? imdsRetryPolicy() : managedIdentityRetryPolicy();
-}
-
-function resultOf(cached: CachedAssertion): AssertionResult {
-  return { assertion: cached.assertion, expiresOnTimestamp: cached.expiresOnTimestamp, bindingCertificate: undefined };
-}
-
-/**
- * Unreachable or failing managed identity hosts make the entry unavailable; only the caller's
- * abort passes through as it is.
- */
-function mapFailure(error: unknown, resource: string): Error {
-  const transport = transportErrorIn(error);
-  if (transport?.kind === "aborted") return transport;
-  return new SourceUnavailableError(reasonOf(error, resource), { cause: transport ?? error });
-}
-
-function reasonOf(error: unknown, resource: string): string {
-  const transport = transportErrorIn(error);
-  if (transport !== undefined) {
-    return `the managed identity endpoint ${transport.host} could not be used: ${transport.message}`;
-  }
-  const fields = typeof error === "object" && error !== null ? (error as { name?: unknown; errorCode?: unknown; status?: unknown }) : {};
-  if (fields.name === "ServerError") {
-    const status = typeof fields.status === "number" ? ` (HTTP ${fields.status})` : "";
-    const code = typeof fields.errorCode === "string" && fields.errorCode !== "" ? `${fields.errorCode}: ` : "";
-    return `the managed identity endpoint refused a token for ${resource}${status}: ${code}${firstLine(messageOf(error))}`;
-  }
-  if (fields.errorCode === "token_parsing_error") {
-    return `the managed identity endpoint answered with something that is not a token response: ${firstLine(messageOf(error))}`;
-  }
-  if (error instanceof TypeError || error instanceof RangeError) {
-    // msal-node trips over answers it does not expect (an error field that is not a string, an
-    // unparsable expiry); its own message would describe msal's code, not the answer.
-    return `the managed identity endpoint answered with something that is not a token response or an error for ${resource}`;
-  }
-  return `no managed identity token could be obtained for ${resource}: ${firstLine(messageOf(error))}`;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function firstLine(text: string): string {
-  const line = text.split(/\r?\n/, 1)[0] ?? "";
-  return line.length > 500 ? `${line.slice(0, 500)}…` : line;
 }
