@@ -1,5 +1,6 @@
 import type { LoadedCertificate } from "./loadedCertificate.ts";
-import { RenewingCache } from "./managedIdentity/renewingCache.ts";
+import { RefreshAhead } from "../cache/singleFlight.ts";
+import { freshnessOf, Renewable } from "./managedIdentity/renewable.ts";
 
 /** A binding certificate is renewed once this little validity is left, whatever its lifetime. */
 export const BINDING_RENEWAL_MARGIN_MS = 5 * 60 * 1000;
@@ -50,7 +51,7 @@ export function bindingRenewalTime(certificate: LoadedCertificate, mintedAt: num
  */
 export class BindingCertificateCache<T extends { readonly certificate: LoadedCertificate }> {
   readonly #now: () => number;
-  readonly #values: RenewingCache<T>;
+  readonly #values: RefreshAhead<Renewable<T>>;
 
   /**
    * @param now - the clock, ms since epoch; injectable for tests
@@ -59,29 +60,36 @@ export class BindingCertificateCache<T extends { readonly certificate: LoadedCer
    */
   constructor(now: () => number, onDiscard?: (value: T) => void) {
     this.#now = now;
-    this.#values = new RenewingCache<T>(now, onDiscard);
+    this.#values = new RefreshAhead<Renewable<T>>({
+      now,
+      freshness: freshnessOf,
+      ...(onDiscard === undefined ? {} : { onDiscard: (kept: Renewable<T>) => onDiscard(kept.value) }),
+    });
   }
 
   /**
    * The fresh value of `key`, or the result of `mint` (shared with every caller that arrives
-   * while it runs). A caller whose `signal` aborts stops waiting; the mint goes on.
+   * while it runs). A caller whose `signal` aborts stops waiting; the mint is aborted (its
+   * `signal`) only once every caller has gone.
    */
-  get(key: string, mint: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return this.#values.get(
+  async get(key: string, mint: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const kept = await this.#values.get(
       key,
-      async () => {
+      async (flightSignal) => {
         const mintedAt = this.#now();
-        const value = await mint();
+        const value = await mint(flightSignal);
         const refreshAt = bindingRenewalTime(value.certificate, mintedAt);
-        return { value, refreshAt, staleUntil: refreshAt };
+        // Never served stale: a certificate past its renewal time is replaced or nothing.
+        return new Renewable(value, refreshAt, refreshAt);
       },
       { signal },
     );
+    return kept.value;
   }
 
   /** The value held for `key` right now, fresh or not, without minting. */
   peek(key: string): T | undefined {
-    return this.#values.peek(key);
+    return this.#values.kept(key)?.value;
   }
 
   /**
@@ -90,6 +98,9 @@ export class BindingCertificateCache<T extends { readonly certificate: LoadedCer
    * fail with the same certificate, the first re-mint is not thrown away by the others.
    */
   invalidate(key: string, rejected?: T): void {
-    this.#values.invalidate(key, rejected);
+    const kept = this.#values.kept(key);
+    if (kept === undefined || (rejected !== undefined && kept.value !== rejected)) return;
+    kept.revoke();
+    this.#values.invalidate(key, kept);
   }
 }

@@ -17,7 +17,7 @@ const SHARED = ["abortable.ts", "constants.ts", "errors.ts", "logging.ts", "trac
 const ALLOWED: Record<string, readonly string[]> = {
   transport: [],
   configuration: ["transport"],
-  sources: ["configuration", "transport"],
+  sources: ["configuration", "transport", "cache"],
   cache: [],
   acquisition: ["configuration", "sources", "transport", "cache"],
   emulator: [],

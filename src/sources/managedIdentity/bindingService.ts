@@ -151,7 +151,7 @@ export class ManagedIdentityBindingService {
    *   identity host, attestation needed, another identity, …)
    */
   certificate(identity: BindingIdentity, call: BindingCall = {}): Promise<BindingCertificate> {
-    return this.#cache.get(this.keyOf(identity), () => this.#mint(identity, call), call.signal);
+    return this.#cache.get(this.keyOf(identity), (flightSignal) => this.#mint(identity, call, flightSignal), call.signal);
   }
 
   /**
@@ -193,8 +193,11 @@ export class ManagedIdentityBindingService {
     });
   }
 
-  /** The shared mint: no caller's signal reaches it, only the caller's timeout for each IMDS attempt. */
-  async #mint(identity: BindingIdentity, call: BindingCall): Promise<BindingCertificate> {
+  /**
+   * The shared mint. No caller's own signal reaches it, only the flight's, which aborts once every
+   * caller has gone, and the first caller's timeout for each IMDS attempt.
+   */
+  async #mint(identity: BindingIdentity, call: BindingCall, signal: AbortSignal): Promise<BindingCertificate> {
     const other = otherManagedIdentityHost(this.#context.env);
     if (other !== undefined) {
       throw new SourceUnavailableError(
@@ -205,10 +208,10 @@ export class ManagedIdentityBindingService {
     try {
       return await this.#withImds(call, async (imds) => {
         const correlationId = randomUUID();
-        const metadata = await imds.getPlatformMetadata(identity.selector, { correlationId });
+        const metadata = await imds.getPlatformMetadata(identity.selector, { correlationId, signal });
         const mismatch = this.#identityMismatch(identity, metadata, imds.host);
         if (mismatch !== undefined) throw new SourceUnavailableError(mismatch);
-        const minted = await this.#issue(imds, identity, metadata, correlationId, undefined);
+        const minted = await this.#issue(imds, identity, metadata, correlationId, signal);
         this.#log.info(
           `getToken() => ${call.requester ?? "managed identity"}: binding certificate ${minted.certificate.thumbprintSha256} issued by IMDS at ${imds.host} for ${minted.identityType} ${minted.clientId}, valid until ${minted.certificate.notAfter.toISOString()}`,
         );

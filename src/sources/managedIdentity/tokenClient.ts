@@ -23,7 +23,8 @@ import { parseTokenResponse, type TokenResponse, TokenResponseError } from "../.
 import { SourceUnavailableError } from "../types.ts";
 import type { BindingCertificate } from "./bindingService.ts";
 import { isBindingRejection, selectorLabel } from "./identity.ts";
-import { type Renewable, RenewingCache } from "./renewingCache.ts";
+import { RefreshAhead } from "../../cache/singleFlight.ts";
+import { freshnessOf, Renewable } from "./renewable.ts";
 
 /** A managed identity token is renewed this long before expiry at the latest, and not served stale within it. */
 export const MANAGED_IDENTITY_EXPIRY_MARGIN_MS = 5 * 60 * 1000;
@@ -101,14 +102,14 @@ const log = credentialLogger("BoundClientCredential");
 /** Managed identity tokens: of the host's endpoint by identity and resource, and leg 1 by binding certificate and scope. */
 export class ManagedIdentityTokenClient {
   readonly #context: TokenClientContext;
-  readonly #tokens: RenewingCache<ManagedIdentityToken>;
+  readonly #tokens: RefreshAhead<Renewable<ManagedIdentityToken>>;
   readonly #applications = new Map<string, ManagedIdentityApplication>();
   /** Leg-1 tokens live and die with their certificate: a renewed certificate starts without one. */
-  readonly #bound = new WeakMap<BindingCertificate, RenewingCache<ManagedIdentityToken>>();
+  readonly #bound = new WeakMap<BindingCertificate, RefreshAhead<Renewable<ManagedIdentityToken>>>();
 
   constructor(context: TokenClientContext) {
     this.#context = context;
-    this.#tokens = new RenewingCache<ManagedIdentityToken>(context.now);
+    this.#tokens = new RefreshAhead({ now: context.now, freshness: freshnessOf });
   }
 
   /**
@@ -129,21 +130,28 @@ export class ManagedIdentityTokenClient {
    *   that is not a token response
    * @throws TransportError of kind `aborted` when the caller's signal aborts
    */
-  token(selector: ManagedIdentitySelector, resource: string, call: TokenCall = {}): Promise<ManagedIdentityToken> {
-    return this.#tokens.get(`${selectorLabel(selector)}|${resource}`, () => this.#requestToken(selector, resource, call), {
-      signal: call.signal,
-      serveStaleOn: (error) => {
-        log.warning(
-          `getToken() => ${call.requester ?? "managed identity"}: renewing the managed identity assertion failed; using the current one until it nears expiry: ${error instanceof SourceUnavailableError ? error.reason : reasonOf(error, resource)}`,
-        );
-        return true;
+  async token(selector: ManagedIdentitySelector, resource: string, call: TokenCall = {}): Promise<ManagedIdentityToken> {
+    const kept = await this.#tokens.get(
+      `${selectorLabel(selector)}|${resource}`,
+      (signal) => this.#requestToken(selector, resource, call, signal),
+      {
+        signal: call.signal,
+        onStaleServed: (error) =>
+          log.warning(
+            `getToken() => ${call.requester ?? "managed identity"}: renewing the managed identity assertion failed; using the current one until it nears expiry: ${error instanceof SourceUnavailableError ? error.reason : reasonOf(error, resource)}`,
+          ),
       },
-    });
+    );
+    return kept.value;
   }
 
-  /** Forgets the token of `selector` for `resource`: a refused token is not sent again. */
+  /** Forgets the token of `selector` for `resource`: a refused token is not sent again, not even stale. */
   forget(selector: ManagedIdentitySelector, resource: string): void {
-    this.#tokens.invalidate(`${selectorLabel(selector)}|${resource}`);
+    const key = `${selectorLabel(selector)}|${resource}`;
+    const kept = this.#tokens.kept(key);
+    if (kept === undefined) return;
+    kept.revoke();
+    this.#tokens.invalidate(key, kept);
   }
 
   /**
@@ -153,19 +161,36 @@ export class ManagedIdentityTokenClient {
    * @throws EntraError, TransportError or TokenResponseError as the request failed; see
    *   {@link isBindingRejection} for which of them a new certificate may cure
    */
-  boundToken(binding: BindingCertificate, scope: string, call: TokenCall = {}): Promise<ManagedIdentityToken> {
+  async boundToken(binding: BindingCertificate, scope: string, call: TokenCall = {}): Promise<ManagedIdentityToken> {
     let tokens = this.#bound.get(binding);
     if (tokens === undefined) {
-      tokens = new RenewingCache<ManagedIdentityToken>(this.#context.now);
+      tokens = new RefreshAhead({ now: this.#context.now, freshness: freshnessOf });
       this.#bound.set(binding, tokens);
     }
-    return tokens.get(scope, () => this.#requestBoundToken(binding, scope, call), {
-      signal: call.signal,
-      serveStaleOn: (error) => !isBindingRejection(error),
-    });
+    const cache = tokens;
+    const kept = await cache.get(
+      scope,
+      async (signal) => {
+        try {
+          return await this.#requestBoundToken(binding, scope, call, signal);
+        } catch (error) {
+          // A refused certificate's token is not served stale: the caller must mint anew.
+          if (isBindingRejection(error)) cache.kept(scope)?.revoke();
+          throw error;
+        }
+      },
+      { signal: call.signal },
+    );
+    return kept.value;
   }
 
-  async #requestBoundToken(binding: BindingCertificate, scope: string, call: TokenCall): Promise<Renewable<ManagedIdentityToken>> {
+  /** @param signal - the flight's: aborts once every caller has gone */
+  async #requestBoundToken(
+    binding: BindingCertificate,
+    scope: string,
+    call: TokenCall,
+    signal: AbortSignal,
+  ): Promise<Renewable<ManagedIdentityToken>> {
     const tuning = this.#context.tuning ?? {};
     const requestTimeoutMs = call.timeoutMs ?? tuning.tokenRequestTimeoutMs;
     const correlationId = randomUUID();
@@ -175,6 +200,7 @@ export class ManagedIdentityTokenClient {
       form: { client_id: binding.clientId, grant_type: "client_credentials", scope, token_type: "mtls_pop" },
       clientCertificate: binding.certificate,
       correlationId,
+      signal,
       expectedTokenType: "mtls_pop",
       ...(requestTimeoutMs === undefined ? {} : { timeoutMs: requestTimeoutMs }),
       ...(tuning.tokenRetry === undefined ? {} : { retry: tuning.tokenRetry }),
@@ -185,20 +211,27 @@ export class ManagedIdentityTokenClient {
     log.info(
       `getToken() => ${call.requester ?? "managed identity"}: leg-1 mtls_pop token from ${new URL(binding.tokenEndpoint).host} (correlation ${correlationId}, certificate ${binding.certificate.thumbprintSha256})`,
     );
-    return {
-      value: new ManagedIdentityToken(response.accessToken, expiresOnTimestamp),
-      refreshAt: sentAt + refreshInMs,
-      staleUntil: expiresOnTimestamp - MANAGED_IDENTITY_EXPIRY_MARGIN_MS,
-    };
+    return new Renewable(
+      new ManagedIdentityToken(response.accessToken, expiresOnTimestamp),
+      sentAt + refreshInMs,
+      expiresOnTimestamp - MANAGED_IDENTITY_EXPIRY_MARGIN_MS,
+    );
   }
 
-  async #requestToken(selector: ManagedIdentitySelector, resource: string, call: TokenCall): Promise<Renewable<ManagedIdentityToken>> {
+  /** @param signal - the flight's: aborts once every caller has gone */
+  async #requestToken(
+    selector: ManagedIdentitySelector,
+    resource: string,
+    call: TokenCall,
+    signal: AbortSignal,
+  ): Promise<Renewable<ManagedIdentityToken>> {
     const app = this.#application(selector);
     const tuning = this.#context.tuning ?? {};
     const answers = new StrictTokenAnswers(
       new MsalNetworkClient({
         http: this.#context.http,
         rewriteImdsTo: this.#context.imdsEndpoint,
+        signal,
         timeoutMs: call.timeoutMs ?? tuning.requestTimeoutMs ?? DEFAULT_MANAGED_IDENTITY_REQUEST_TIMEOUT_MS,
         connectTimeoutMs: tuning.connectTimeoutMs ?? DEFAULT_MANAGED_IDENTITY_CONNECT_TIMEOUT_MS,
         retryPolicyFor,
@@ -227,11 +260,11 @@ export class ManagedIdentityTokenClient {
     log.info(
       `getToken() => ${call.requester ?? "managed identity"}: obtained a managed identity assertion for ${resource}, valid for ${Math.round(lifetimeMs / 1000)} s.`,
     );
-    return {
-      value: new ManagedIdentityToken(answer.response.accessToken, expiresOnTimestamp),
-      refreshAt: Math.min(started + lifetimeMs / 2, expiresOnTimestamp - MANAGED_IDENTITY_EXPIRY_MARGIN_MS),
-      staleUntil: expiresOnTimestamp - MANAGED_IDENTITY_EXPIRY_MARGIN_MS,
-    };
+    return new Renewable(
+      new ManagedIdentityToken(answer.response.accessToken, expiresOnTimestamp),
+      Math.min(started + lifetimeMs / 2, expiresOnTimestamp - MANAGED_IDENTITY_EXPIRY_MARGIN_MS),
+      expiresOnTimestamp - MANAGED_IDENTITY_EXPIRY_MARGIN_MS,
+    );
   }
 
   #application(selector: ManagedIdentitySelector): ManagedIdentityApplication {
