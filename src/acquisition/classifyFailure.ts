@@ -1,5 +1,5 @@
 import type { NormalizedEntry } from "../configuration/normalized.ts";
-import { SourceUnavailableError } from "../sources/types.ts";
+import { type CredentialSource, SourceUnavailableError } from "../sources/types.ts";
 import { EntraError } from "../transport/entraError.ts";
 import { TransportError } from "../transport/errors.ts";
 import { transportErrorIn } from "../transport/msalNetworkClient.ts";
@@ -18,14 +18,21 @@ interface ServiceFailure {
 /**
  * Decides what a failure of `entry` means for the ordered list (DESIGN.md §4). Errors are read by
  * class for our own and by `name`/fields for msal-node's, never by message text alone.
+ *
+ * @param source - the entry's source, which declares which failures mean that its binding
+ *   certificate itself was refused (a source that mints its certificates)
  */
-export function classifyFailure(entry: NormalizedEntry, error: unknown): EntryFailure {
+export function classifyFailure(
+  entry: NormalizedEntry,
+  error: unknown,
+  source?: Pick<CredentialSource, "isBindingRejection">,
+): EntryFailure {
   if (error instanceof SourceUnavailableError) {
     return failure("unavailable", error.reason, error);
   }
   // msal-node wraps our transport's failure in its own `network_error`; the cause tells what happened.
   const transport = error instanceof TransportError ? error : transportErrorIn(error);
-  if (transport !== undefined) return classifyTransport(entry, transport);
+  if (transport !== undefined) return classifyTransport(entry, transport, source);
   if (error instanceof UnexpectedTokenTypeError) return failure("stop", error.message, error);
   const service = error instanceof EntraError ? fromEntraError(error) : fromMsalError(error);
   if (service !== undefined) return classifyService(service, error);
@@ -41,14 +48,17 @@ export function classifyFailure(entry: NormalizedEntry, error: unknown): EntryFa
  * login host not answering in time is a request error, as every unbound entry needs it; the mTLS
  * host not answering in time only takes the bound entry out.
  */
-function classifyTransport(entry: NormalizedEntry, error: TransportError): EntryFailure {
+function classifyTransport(
+  entry: NormalizedEntry,
+  error: TransportError,
+  source: Pick<CredentialSource, "isBindingRejection"> | undefined,
+): EntryFailure {
   const what = error.message;
   if (error.kind === "aborted") return failure("stop", "the request was aborted.", error);
   if (error.kind === "connect" || error.kind === "tls" || error.kind === "reset") {
     if (!entry.bound) return failure("unavailable", `the token endpoint could not be used: ${what}`, error);
-    // A managed identity's binding certificate may have been revoked under us: re-mint it once.
-    const outcome: EntryOutcome =
-      entry.description.sourceType === "SignedAssertionFromManagedIdentity" && error.kind !== "connect" ? "rejected" : "unavailable";
+    // A minted binding certificate may have been revoked under us: the source says when to re-mint it.
+    const outcome: EntryOutcome = source?.isBindingRejection?.(error) === true ? "rejected" : "unavailable";
     return failure(outcome, `the mutual TLS token endpoint could not be used: ${what}`, error);
   }
   if (error.kind === "timeout" && entry.bound) {

@@ -85,7 +85,7 @@ export class SourceEntry implements ListEntry {
   }
 
   classify(error: unknown): EntryFailure {
-    return classifyFailure(this.entry, error);
+    return classifyFailure(this.entry, error, this.#source);
   }
 
   /** @param reload - read the material again; `rejected` is the binding certificate Entra refused */

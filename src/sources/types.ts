@@ -53,6 +53,13 @@ export interface CredentialSource {
    */
   reload(signal?: AbortSignal, rejected?: LoadedCertificate): Promise<SourceMaterial>;
   hasChanged?(): Promise<boolean>;
+  /**
+   * Whether `error`, met by a request that presented this source's binding certificate, means that
+   * the certificate itself was refused and a new one may cure it. Only a source that makes its
+   * certificates (a managed identity's IMDS v2 binding) says so; for the others such a failure
+   * means the host cannot be used.
+   */
+  isBindingRejection?(error: unknown): boolean;
 }
 
 /**
