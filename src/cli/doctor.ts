@@ -5,7 +5,6 @@
  * would use. For a bound managed identity, IMDS is asked for a binding certificate (no token is
  * requested), since only that answers whether the entry can bind and where it would go.
  */
-import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { decodeJwt } from "jose";
 import { BoundClientCredential } from "../boundClientCredential.ts";
@@ -13,13 +12,13 @@ import type { NormalizedEntry, NormalizedOptions } from "../configuration/normal
 import type { BoundClientCredentialOptions, SignedAssertionFromManagedIdentityCredentialDescription } from "../configuration/types.ts";
 import { normalizeOptions } from "../configuration/validate.ts";
 import { BoundCredentialConfigurationError } from "../errors.ts";
-import { createBindingCsr } from "../sources/bindingCsr.ts";
-import { BindingKey } from "../sources/bindingKey.ts";
 import { createSource } from "../sources/index.ts";
 import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
+import { selectorOf } from "../sources/managedIdentity/identity.ts";
+import { createManagedIdentityServices, type ManagedIdentityServices } from "../sources/managedIdentity/services.ts";
 import { mtlsAuthorityHostFor, tokenEndpointFor } from "../transport/endpoints.ts";
 import { HttpClient } from "../transport/httpClient.ts";
-import { ImdsV2Client, ImdsV2Error, type ManagedIdentitySelector, type PlatformMetadata } from "../transport/imdsV2.ts";
+import { ImdsV2Error, type PlatformMetadata } from "../transport/imdsV2.ts";
 import { resolveRegion } from "../transport/region.ts";
 import {
   captureCredentialLog,
@@ -128,14 +127,14 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   }
 
   const http = new HttpClient({ ca: normalized.tlsCa, connectTimeoutMs: 5000 });
-  const imdsHttp = new HttpClient({ ca: normalized.tlsCa, connectTimeoutMs: 1000 });
+  const managedIdentity = createManagedIdentityServices({ options: normalized, now: Date.now, env: process.env, http });
   const log = captureCredentialLog(io, flags.verbose === true);
   try {
     const signal = AbortSignal.timeout(deadline);
     const hosts = await describeHosts(configuration, flags, normalized, http, signal);
     const reports: EntryReport[] = [];
     for (const entry of normalized.entries) {
-      const report = await progress.time(entry.id, () => checkEntry(entry, normalized, hosts, http, imdsHttp, signal), `Checking ${entry.id}`);
+      const report = await progress.time(entry.id, () => checkEntry(entry, normalized, hosts, http, managedIdentity, signal), `Checking ${entry.id}`);
       report.ms = progress.steps.at(-1)?.ms ?? 0;
       if (flags.acquire === true && !report.skipped) {
         report.acquire = await progress.time(
@@ -162,7 +161,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return usable.length > 0 ? EXIT_OK : EXIT_FAILED;
   } finally {
     log.restore();
-    await Promise.all([http.close(), imdsHttp.close()]);
+    await http.close();
   }
 }
 
@@ -240,7 +239,7 @@ async function checkEntry(
   options: NormalizedOptions,
   hosts: Hosts,
   http: HttpClient,
-  imdsHttp: HttpClient,
+  managedIdentity: ManagedIdentityServices,
   signal: AbortSignal,
 ): Promise<EntryReport> {
   const report = newReport(entry);
@@ -252,11 +251,11 @@ async function checkEntry(
   const mtlsEndpoint = hosts.mtlsAuthorityHost === undefined ? undefined : tokenEndpointFor(hosts.mtlsAuthorityHost, options.tenantId);
   const description = entry.description;
   if (description.sourceType === "SignedAssertionFromManagedIdentity") {
-    await checkManagedIdentity(report, entry, description, options, imdsHttp, loginEndpoint, signal);
+    await checkManagedIdentity(report, entry, description, managedIdentity, loginEndpoint, signal);
     return report;
   }
 
-  const source = createSource(entry, { options, now: Date.now, env: process.env, http });
+  const source = createSource(entry, { options, now: Date.now, env: process.env, http, managedIdentity });
   let material;
   try {
     material = await source.load(signal);
@@ -325,56 +324,50 @@ async function checkEntry(
   }
 }
 
-function selectorOf(description: SignedAssertionFromManagedIdentityCredentialDescription): ManagedIdentitySelector {
-  if (description.managedIdentityClientId !== undefined) return { kind: "clientId", value: description.managedIdentityClientId };
-  if (description.managedIdentityObjectId !== undefined) return { kind: "objectId", value: description.managedIdentityObjectId };
-  if (description.managedIdentityResourceId !== undefined) return { kind: "resourceId", value: description.managedIdentityResourceId };
-  return { kind: "system" };
-}
-
 async function checkManagedIdentity(
   report: EntryReport,
   entry: NormalizedEntry,
   description: SignedAssertionFromManagedIdentityCredentialDescription,
-  options: NormalizedOptions,
-  http: HttpClient,
+  services: ManagedIdentityServices,
   loginEndpoint: string,
   signal: AbortSignal,
 ): Promise<void> {
-  const imds = new ImdsV2Client({ http, endpoint: options.imdsEndpoint });
-  const selector = selectorOf(description);
-  const otherHost = ["IDENTITY_ENDPOINT", "MSI_ENDPOINT"].find((name) => (process.env[name] ?? "") !== "");
-  if (otherHost !== undefined) {
-    report.warnings.push(`${otherHost} is set: this host's managed identity endpoint is not IMDS, and cannot issue binding certificates.`);
+  // The binding service runs the steps of a mint and reports each; for a bound entry that includes
+  // issuecredential, since only a binding certificate tells whether it can bind and where it goes.
+  const probe = await services.binding.probe(
+    { selector: selectorOf(description), expectedClientId: description.managedIdentityClientId },
+    { signal, issue: entry.bound, requester: entry.id },
+  );
+  const host = probe.imdsHost;
+  if (probe.otherHost !== undefined) {
+    report.warnings.push(`${probe.otherHost.variable} is set: this host's managed identity endpoint is not IMDS, and cannot issue binding certificates.`);
   }
   let metadata: PlatformMetadata | undefined;
   /** Whether the selected identity can get tokens here at all (IMDS v1 or v2). */
   let identityHere: boolean;
   let probeFailure: string | undefined;
-  try {
-    metadata = await imds.getPlatformMetadata(selector, { signal });
+  if (probe.metadata.ok) {
+    metadata = probe.metadata.value;
     report.imdsV2 = "present";
-    report.imdsDetail = `at ${imds.host}`;
+    report.imdsDetail = `at ${host}`;
     identityHere = true;
-  } catch (error) {
+  } else {
+    const error = probe.metadata.error;
     const kind = error instanceof ImdsV2Error ? error.kind : undefined;
     probeFailure = describeError(error);
-    report.imdsDetail = kind === "identity-not-found" ? `at ${imds.host}` : probeFailure;
+    report.imdsDetail = kind === "identity-not-found" ? `at ${host}` : probeFailure;
     // A v1-only host still serves unbound managed identity tokens; the other failures serve nothing.
     report.imdsV2 = kind === "v2-unavailable" ? "absent" : kind === "identity-not-found" ? "present" : kind === "unreachable" ? "unreachable" : "error";
     identityHere = kind === "v2-unavailable";
   }
-  const configured = description.managedIdentityClientId;
-  if (metadata !== undefined && configured !== undefined && metadata.clientId.toLowerCase() !== configured.toLowerCase()) {
-    report.warnings.push(`IMDS names managed identity ${metadata.clientId}, not the configured ${configured}.`);
-  }
+  if (probe.identityMismatch !== undefined) report.warnings.push(probe.identityMismatch);
 
   if (!entry.bound) {
     // Unbound: IMDS v1 hands out the managed identity token when a token is acquired.
     report.loads = identityHere;
-    if (!identityHere) report.loadDetail = probeFailure ?? `IMDS at ${imds.host} did not answer`;
-    else if (metadata === undefined) report.loadDetail = `IMDS (v1) answers at ${imds.host}; the managed identity token is requested when a token is acquired`;
-    else report.loadDetail = `${identityDetail(metadata, imds.host)}; its token is requested when a token is acquired`;
+    if (!identityHere) report.loadDetail = probeFailure ?? `IMDS at ${host} did not answer`;
+    else if (metadata === undefined) report.loadDetail = `IMDS (v1) answers at ${host}; the managed identity token is requested when a token is acquired`;
+    else report.loadDetail = `${identityDetail(metadata, host)}; its token is requested when a token is acquired`;
     report.canBind = report.imdsV2 === "present" && identityHere;
     report.bindDetail = report.canBind
       ? "it could: this host has IMDS v2 (set UseBoundCredential: true); as configured it is used unbound"
@@ -392,33 +385,18 @@ async function checkManagedIdentity(
     report.bindDetail = "no: a bound managed identity needs IMDS v2 to issue a binding certificate";
     return;
   }
-  // Bound: only a binding certificate tells whether it can bind and which endpoint IMDS names.
-  try {
-    const key = await BindingKey.generate();
-    const csr = await createBindingCsr({ clientId: metadata.clientId, tenantId: metadata.tenantId, cuId: metadata.cuId, key });
-    const issued = await imds.issueCredential(selector, { csr }, { signal, correlationId: randomUUID() });
-    report.loads = true;
-    report.loadDetail = identityDetail(metadata, imds.host);
-    report.imdsDetail = `at ${imds.host}; issued a binding certificate without key attestation`;
-    report.canBind = key.matches(issued.certificate);
-    report.bindDetail = report.canBind
-      ? `yes: IMDS issued a binding certificate for ${issued.identityType} ${issued.clientId} (no token was requested)`
-      : "no: IMDS issued a certificate for another key";
-    const notBefore = new Date(issued.certificate.validFrom);
-    const notAfter = new Date(issued.certificate.validTo);
-    report.certificate = {
-      subject: issued.certificate.subject.replace(/\n/g, ", "),
-      issuer: issued.certificate.issuer.replace(/\n/g, ", "),
-      thumbprintSha256: issued.certificate.fingerprint256.replace(/:/g, ""),
-      thumbprintSha1: issued.certificate.fingerprint.replace(/:/g, ""),
-      keyType: "RSA",
-      notBefore: notBefore.toISOString(),
-      notAfter: notAfter.toISOString(),
-    };
-    report.endpoint = tokenEndpointFor(issued.mtlsAuthenticationEndpoint, issued.tenantId);
-  } catch (error) {
-    report.loads = true;
-    report.loadDetail = identityDetail(metadata, imds.host);
+  report.loads = true;
+  report.loadDetail = identityDetail(metadata, host);
+  const issued = probe.issued;
+  if (issued?.ok === true) {
+    const binding = issued.value;
+    report.imdsDetail = `at ${host}; issued a binding certificate ${services.binding.attests ? "for an attested key" : "without key attestation"}`;
+    report.canBind = true;
+    report.bindDetail = `yes: IMDS issued a binding certificate for ${binding.identityType} ${binding.clientId} (no token was requested)`;
+    report.certificate = facts(binding.certificate);
+    report.endpoint = binding.tokenEndpoint;
+  } else {
+    const error = issued?.error;
     report.canBind = false;
     report.bindDetail = describeError(error);
     if (error instanceof ImdsV2Error && error.kind === "attestation-required") {

@@ -134,12 +134,17 @@ export class ManagedIdentityBindingService {
     );
   }
 
+  /** Whether binding keys are attested (the application gave an `attestationProvider`). */
+  get attests(): boolean {
+    return this.#context.options.attestationProvider !== undefined;
+  }
+
   /** The cache key of `identity`: IMDS, selector and whether keys are attested, as MSAL.NET keys it (`#att=0|1`). */
   keyOf(identity: BindingIdentity): string {
     return bindingCacheKey({
       imdsEndpoint: this.#context.options.imdsEndpoint,
       identitySelector: selectorLabel(identity.selector),
-      attested: this.#context.options.attestationProvider !== undefined,
+      attested: this.attests,
     });
   }
 
