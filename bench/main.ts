@@ -1,6 +1,6 @@
 /**
  * The benchmark proper (bench/run.ts starts it with --expose-gc): BoundClientCredential against
- * @azure/identity's ClientCertificateCredential, same certificate, same emulator, same process.
+ * @azure/identity's ClientCertificateCredential, same certificate, same emulator (in a process of its own).
  */
 import { startBenchEnvironment, type BenchEnvironment } from "./environment.ts";
 import { parseOptions, type BenchOptions, type BenchSizes } from "./options.ts";
@@ -35,7 +35,7 @@ const machine = machineInfo();
 console.log(`bound-client-credential benchmark, ${mode} mode`);
 console.log(machineLine(machine));
 console.log(
-  "Emulator on 127.0.0.1 in this process; it accepts msal-node's reused client assertions, as Entra ID does (see bench/environment.ts).\n",
+  "Emulator on 127.0.0.1 in a process of its own; it accepts msal-node's reused client assertions, as Entra ID does (see bench/emulatorProcess.ts).\n",
 );
 
 const results: SectionResult[] = [];
@@ -55,7 +55,7 @@ try {
       errors.push(error);
       console.error(`section ${id} failed:`, error);
     }
-    env.emulator.journal.clear();
+    await env.clearJournal();
   }
 } finally {
   await env.close();

@@ -20,9 +20,9 @@ export async function boundManagedIdentity(env: BenchEnvironment, sizes: BenchSi
   const first: Sample[] = [];
   const later: Sample[] = [];
   const sample = async (work: () => Promise<unknown>): Promise<Sample> => {
-    const before = env.counts();
+    const before = await env.counts();
     const { ms } = await timed(work);
-    return { ms, wire: countsSince(before, env.counts()) };
+    return { ms, wire: countsSince(before, await env.counts()) };
   };
   for (let r = 0; r < sizes.managedIdentityRounds; r++) {
     // A fresh credential has no key and no binding certificate: its first token is fully cold.
