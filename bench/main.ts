@@ -10,7 +10,11 @@ import { boundManagedIdentity } from "./sections/boundManagedIdentity.ts";
 import { cachedGetToken } from "./sections/cachedGetToken.ts";
 import { coldAcquisition } from "./sections/coldAcquisition.ts";
 import { concurrentCallers } from "./sections/concurrentCallers.ts";
+import { cpuPerToken } from "./sections/cpuPerToken.ts";
 import { distinctScopes } from "./sections/distinctScopes.ts";
+import { freshProcess } from "./sections/freshProcess.ts";
+import { sdkShapedCachedCall } from "./sections/sdkShapedCachedCall.ts";
+import { throughput } from "./sections/throughput.ts";
 import { now } from "./stats.ts";
 
 type Section = (env: BenchEnvironment, sizes: BenchSizes) => Promise<SectionResult>;
@@ -21,6 +25,10 @@ const SECTIONS: readonly (readonly [number, Section])[] = [
   [3, concurrentCallers],
   [4, distinctScopes],
   [5, boundManagedIdentity],
+  [6, sdkShapedCachedCall],
+  [7, throughput],
+  [8, cpuPerToken],
+  [9, freshProcess],
 ];
 
 let options: BenchOptions;
