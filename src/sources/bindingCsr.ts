@@ -1,7 +1,12 @@
-// @peculiar/x509 resolves its algorithms through tsyringe, which needs the Reflect polyfill first.
+/**
+ * The PKCS#10 certificate request of IMDS v2 `issuecredential`, as MSAL.NET builds it
+ * (`ManagedIdentity/V2/Csr.cs`). The request has one fixed shape, so its DER is written here
+ * directly (RFC 2986 §4, X.690 §8 and §10): a general ASN.1 library costs several milliseconds per
+ * request and ~90 ms at import for this one structure, and signing goes to `node:crypto` on
+ * libuv's thread pool.
+ */
+import { constants, sign } from "node:crypto";
 import type { ComputeUnitId } from "../transport/imdsV2.ts";
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import type { BindingKey } from "./bindingKey.ts";
 
 /** The attribute IMDS v2 reads the compute unit id from (MSAL.NET `Csr.cs`). */
@@ -9,7 +14,6 @@ export const CUID_ATTRIBUTE_OID = "1.3.6.1.4.1.311.90.2.10";
 
 /** The signature IMDS v2 expects: RSASSA-PSS, SHA-256, MGF1-SHA-256, 32-byte salt. */
 export const BINDING_CSR_SIGNATURE = { name: "RSA-PSS", hash: "SHA-256", saltLength: 32 } as const;
-
 
 /** What goes into a binding CSR. */
 export interface BindingCsrInput {
@@ -32,6 +36,37 @@ export function serializeComputeUnitId(cuId: ComputeUnitId): string {
   return JSON.stringify(compact);
 }
 
+/** X.690 universal tags used here. */
+const TAG = {
+  integer: 0x02,
+  bitString: 0x03,
+  oid: 0x06,
+  utf8String: 0x0c,
+  printableString: 0x13,
+  ia5String: 0x16,
+  sequence: 0x30,
+  set: 0x31,
+  /** `[0] IMPLICIT`, constructed: the `attributes` of CertificationRequestInfo. */
+  context0: 0xa0,
+} as const;
+
+/** `domainComponent` (RFC 4519), `commonName` (X.520). */
+const OID_DC = "0.9.2342.19200300.100.1.25";
+const OID_CN = "2.5.4.3";
+
+/**
+ * `AlgorithmIdentifier { id-RSASSA-PSS, RSASSA-PSS-params { sha256, mgf1SHA256, saltLength 32 } }`
+ * (RFC 4055 §3.1, RFC 8017 A.2.3), the trailer field left at its DEFAULT as DER requires, and the
+ * hash identifiers without parameters, as .NET's `RSASignaturePadding.Pss` writes them.
+ */
+const RSASSA_PSS_SHA256 = Buffer.from(
+  "303d06092a864886f70d01010a3030a00d300b0609608648016503040201a11a301806092a864886f70d010108300b0609608648016503040201a203020120",
+  "hex",
+);
+
+/** X.680 PrintableString's alphabet; a client id is a GUID, so in practice always. */
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
 /**
  * Builds the PKCS#10 request of IMDS v2 `issuecredential` (wire-protocol §2.5) and returns it as
  * one line of base64 DER, as MSAL.NET sends it.
@@ -43,54 +78,57 @@ export function serializeComputeUnitId(cuId: ComputeUnitId): string {
  * - signed with {@link BINDING_CSR_SIGNATURE}.
  */
 export async function createBindingCsr(input: BindingCsrInput): Promise<string> {
-  const algorithm = { name: BINDING_CSR_SIGNATURE.name, hash: BINDING_CSR_SIGNATURE.hash };
-  const subtle = globalThis.crypto.subtle;
-  const keys = {
-    privateKey: await subtle.importKey(
-      "pkcs8",
-      new Uint8Array(input.key.privateKey.export({ type: "pkcs8", format: "der" })),
-      algorithm,
-      false,
-      ["sign"],
-    ),
-    publicKey: await subtle.importKey("spki", new Uint8Array(input.key.publicKeySpki), algorithm, true, ["verify"]),
-  };
-  const commonName = x509.Name.isPrintableString(input.clientId)
-    ? { printableString: input.clientId }
-    : { utf8String: input.clientId };
-  const name = new x509.Name([{ DC: [{ ia5String: input.tenantId }] }, { CN: [commonName] }]);
-  const cuIdValue = derUtf8String(serializeComputeUnitId(input.cuId));
-  // Node's WebCrypto is passed explicitly rather than set as @peculiar/x509's global provider.
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create(
-    {
-      name,
-      keys,
-      signingAlgorithm: BINDING_CSR_SIGNATURE,
-      attributes: [new x509.Attribute(CUID_ATTRIBUTE_OID, [cuIdValue])],
-    },
-    globalThis.crypto,
-  );
-  return Buffer.from(csr.rawData).toString("base64");
+  const subject = der(TAG.sequence, [
+    der(TAG.set, [der(TAG.sequence, [oid(OID_DC), text(TAG.ia5String, input.tenantId)])]),
+    der(TAG.set, [
+      der(TAG.sequence, [oid(OID_CN), text(PRINTABLE.test(input.clientId) ? TAG.printableString : TAG.utf8String, input.clientId)]),
+    ]),
+  ]);
+  const attributes = der(TAG.context0, [
+    der(TAG.sequence, [oid(CUID_ATTRIBUTE_OID), der(TAG.set, [text(TAG.utf8String, serializeComputeUnitId(input.cuId))])]),
+  ]);
+  const info = der(TAG.sequence, [der(TAG.integer, [Buffer.from([0])]), subject, input.key.publicKeySpki, attributes]);
+  const signature = await new Promise<Buffer>((resolve, reject) => {
+    // MGF1 takes the signature's hash; OpenSSL's default, and what RSASSA_PSS_SHA256 declares.
+    sign(
+      "sha256",
+      info,
+      { key: input.key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: BINDING_CSR_SIGNATURE.saltLength },
+      (error, value) => (error ? reject(error) : resolve(value)),
+    );
+  });
+  const request = der(TAG.sequence, [info, RSASSA_PSS_SHA256, der(TAG.bitString, [Buffer.from([0]), signature])]);
+  return request.toString("base64");
 }
 
-/**
- * DER `UTF8String` (tag 12). @peculiar/x509 takes attribute values as encoded ASN.1 and exports
- * no string encoder; the ASN.1 libraries under it are not dependencies of this package, so the
- * one primitive TLV is written here (definite length, short or long form).
- */
-function derUtf8String(text: string): ArrayBuffer {
-  const content = Buffer.from(text, "utf8");
-  const length = content.length;
+/** One DER element: tag, definite length (short or long form), contents. */
+function der(tag: number, contents: readonly Buffer[]): Buffer {
+  const body = Buffer.concat(contents);
+  const length = body.length;
   let header: number[];
   if (length < 0x80) {
-    header = [0x0c, length];
+    header = [tag, length];
   } else {
     const lengthBytes: number[] = [];
     for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) lengthBytes.unshift(rest % 256);
-    header = [0x0c, 0x80 | lengthBytes.length, ...lengthBytes];
+    header = [tag, 0x80 | lengthBytes.length, ...lengthBytes];
   }
-  const der = new Uint8Array(header.length + length);
-  der.set(header, 0);
-  der.set(content, header.length);
-  return der.buffer;
+  return Buffer.concat([Buffer.from(header), body]);
+}
+
+function text(tag: number, value: string): Buffer {
+  return der(tag, [Buffer.from(value, tag === TAG.utf8String ? "utf8" : "latin1")]);
+}
+
+/** An OBJECT IDENTIFIER (X.690 §8.19): the first two arcs in one octet, then base-128 arcs. */
+function oid(dotted: string): Buffer {
+  const arcs = dotted.split(".").map(Number);
+  const [first = 0, second = 0, ...rest] = arcs;
+  const bytes: number[] = [];
+  for (const arc of [first * 40 + second, ...rest]) {
+    const chunk: number[] = [arc & 0x7f];
+    for (let value = Math.floor(arc / 128); value > 0; value = Math.floor(value / 128)) chunk.unshift((value & 0x7f) | 0x80);
+    bytes.push(...chunk);
+  }
+  return der(TAG.oid, [Buffer.from(bytes)]);
 }

@@ -59,6 +59,7 @@ export function createBoundManagedIdentitySource(
     throw new TypeError(`${entry.id} is a ${description.sourceType} entry, not SignedAssertionFromManagedIdentity.`);
   }
   const services = context.managedIdentity ?? createManagedIdentityServices({ ...context, tuning: context.tuning });
+  services.binding.prepare();
   const exchange = description.tokenExchangeUrl ?? defaultTokenExchangeUrl(context.options.authorityHost);
   return new BoundManagedIdentitySource(
     entry,

@@ -18,10 +18,11 @@ import { ImdsV2Client, ImdsV2Error, type IssuedCredential, type ManagedIdentityS
 import type { ImdsRetryOptions, Sleep } from "../../transport/retry.ts";
 import { bindingCacheKey, BindingCertificateCache } from "../bindingCertificateCache.ts";
 import { createBindingCsr } from "../bindingCsr.ts";
-import { BindingKey } from "../bindingKey.ts";
+import type { BindingKey } from "../bindingKey.ts";
 import { LoadedCertificate } from "../loadedCertificate.ts";
 import { SourceUnavailableError } from "../types.ts";
 import { otherManagedIdentityHost, selectorLabel } from "./identity.ts";
+import { type BindingKeySupply, processBindingKeys } from "./keySupply.ts";
 
 /**
  * How long a connection to IMDS may take. IMDS is link-local and answers at once when it is
@@ -48,6 +49,8 @@ export interface BindingServiceContext {
   /** Told when a certificate is replaced or dropped, so that its TLS agent can be closed once idle. */
   readonly retireCertificate?: (certificate: LoadedCertificate) => void;
   readonly tuning?: BindingServiceTuning;
+  /** Where binding keys come from; the process's supply, with one key made ahead, unless a test gives another. */
+  readonly keys?: BindingKeySupply;
 }
 
 /** A managed identity to bind: which one, and the client id the configuration expects, if it names one. */
@@ -124,14 +127,24 @@ export interface BindingProbe {
 export class ManagedIdentityBindingService {
   readonly #context: BindingServiceContext;
   readonly #cache: BindingCertificateCache<BindingCertificate>;
+  readonly #keys: BindingKeySupply;
   readonly #log = credentialLogger("BoundClientCredential");
 
   constructor(context: BindingServiceContext) {
     this.#context = context;
+    this.#keys = context.keys ?? processBindingKeys;
     // A replaced certificate's TLS agent is closed once its in-flight requests are done.
     this.#cache = new BindingCertificateCache<BindingCertificate>(context.now, (discarded) =>
       context.retireCertificate?.(discarded.certificate),
     );
+  }
+
+  /**
+   * Starts making a binding key ahead (off the event loop), so that the first mint does not wait
+   * for one: for a credential with a bound managed identity entry, at construction.
+   */
+  prepare(): void {
+    this.#keys.prepare();
   }
 
   /** Whether binding keys are attested (the application gave an `attestationProvider`). */
@@ -244,7 +257,9 @@ export class ManagedIdentityBindingService {
     correlationId: string,
     signal: AbortSignal | undefined,
   ): Promise<BindingCertificate> {
-    const key = await BindingKey.generate();
+    const key = await this.#keys.take();
+    // The next mint (at half of this certificate's lifetime, or after a rejection) finds a key ready.
+    this.#keys.replenish();
     const csr = await createBindingCsr({ clientId: metadata.clientId, tenantId: metadata.tenantId, cuId: metadata.cuId, key });
     const attestationToken = await this.#attest(metadata.attestationEndpoint, metadata.clientId, key, signal);
     const issued = await imds.issueCredential(identity.selector, { csr, attestationToken }, { correlationId, ...(signal === undefined ? {} : { signal }) });
