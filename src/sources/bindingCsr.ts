@@ -68,7 +68,7 @@ const RSASSA_PSS_SHA256 = Buffer.from(
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 
 /**
- * Builds the PKCS#10 request of IMDS v2 `issuecredential` (wire-protocol §2.5) and returns it as
+ * Builds the PKCS#10 request of IMDS v2 `issuecredential` (MSAL.NET `ManagedIdentity/V2/Csr.cs`) and returns it as
  * one line of base64 DER, as MSAL.NET sends it.
  *
  * - subject `CN=<clientId>, DC=<tenantId>`: in DER the DC RDN comes first, then CN, as .NET's

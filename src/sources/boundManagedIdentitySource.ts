@@ -1,5 +1,5 @@
 /**
- * `SignedAssertionFromManagedIdentity` with `useBoundCredential: true` (wire-protocol §2, §3.1):
+ * `SignedAssertionFromManagedIdentity` with `useBoundCredential: true` (as MSAL.NET's `ManagedIdentity/V2/ImdsV2ManagedIdentitySource.cs` does it):
  * an IMDS v2 binding certificate for a key made here, and with it, over mutual TLS, a managed
  * identity `mtls_pop` token for the token exchange audience ("leg 1"). The pair is the bound
  * assertion the app's own mTLS token request ("leg 2") presents: the token as `client_assertion`,

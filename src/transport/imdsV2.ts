@@ -1,5 +1,5 @@
 /**
- * The IMDS v2 credential endpoint (wire-protocol §2.3, §2.7): `getplatformmetadata` tells who this
+ * The IMDS v2 credential endpoint (MSAL.NET `ManagedIdentity/V2/ImdsV2ManagedIdentitySource.cs`): `getplatformmetadata` tells who this
  * VM's managed identity is, `issuecredential` turns a CSR into a binding certificate. Both are
  * plain HTTP to the link-local IMDS; nothing here holds a key or a token.
  */
@@ -145,7 +145,7 @@ export interface ImdsV2CallOptions {
 /**
  * The IMDS v2 client.
  *
- * Retries (wire-protocol §2.10): `issuecredential` uses MSAL's IMDS policy (404, 408, 410, 429,
+ * Retries (MSAL.NET's IMDS retry policy for managed identity): `issuecredential` uses MSAL's IMDS policy (404, 408, 410, 429,
  * 5xx and timeouts; 3 retries 1 s, 2 s, 4 s; 7 retries of 10 s after a first 410).
  * `getplatformmetadata` uses the same policy **without 404**: on that call a 404 means the host has
  * no IMDS v2 (a v1-only host), which MSAL.NET also concludes, but only after 7 s of retries; here
