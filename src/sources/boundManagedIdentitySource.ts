@@ -19,7 +19,6 @@ import { createManagedIdentityServices, type ManagedIdentityServices, type Manag
 import { boundTokenFailure } from "./managedIdentity/tokenClient.ts";
 import type { AssertionResult, CredentialSource, SourceMaterial } from "./types.ts";
 
-
 /** Tunables for tests and unusual hosts; production uses the defaults. */
 export type BoundManagedIdentityTuning = Pick<
   ManagedIdentityTuning,
