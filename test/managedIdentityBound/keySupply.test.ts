@@ -58,7 +58,8 @@ test("replenish() starts the next spare shortly after, and only one", async () =
   supply.replenish();
   supply.replenish();
   assert.equal(made, 0, "not at once: the requests after a mint go first");
-  await new Promise((resolve) => setTimeout(resolve, 60));
+  // Started by a short timer: wait for it (bounded), however loaded the machine is.
+  for (let waited = 0; made === 0 && waited < 10_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(made, 1);
   await supply.take();
   assert.equal(made, 1, "the replenished spare served");
