@@ -117,3 +117,40 @@ describe("a host that echoes the request form into its error", () => {
     });
   }
 });
+
+describe("SecretScrubber", () => {
+  test("cuts a secret in every encoding, any JWT and credential form fields, and leaves the original error alone", async () => {
+    const { REDACTED, SecretScrubber } = await import("../../src/scrub.ts");
+    const secret = 'a secret with spaces & "quotes" +/=';
+    const scrubber = new SecretScrubber([secret, "short"]);
+    const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLWJ5dGVz";
+    const text = [
+      secret,
+      encodeURIComponent(secret),
+      new URLSearchParams({ client_secret: secret }).toString(),
+      JSON.stringify({ s: secret }),
+      `client_assertion=${jwt}`,
+      `assertion=opaque-value-123&grant_type=x`,
+      `{"password":"hunter2-hunter2"}`,
+    ].join(" | ");
+    const scrubbed = scrubber.text(text);
+    for (const leaked of [secret, encodeURIComponent(secret), "quotes", jwt, "opaque-value-123", "hunter2"]) {
+      assert.ok(!scrubbed.includes(leaked), `${leaked} is left in ${scrubbed}`);
+    }
+    assert.ok(scrubbed.includes(REDACTED));
+    assert.ok(scrubbed.includes("grant_type=x"), "what is not a secret stays");
+    assert.equal(scrubber.text("short words stay"), "short words stay");
+
+    const inner = new Error(`echo: ${secret}`);
+    const outer = new AggregateError([inner, new DOMException(`aborted ${jwt}`, "AbortError")], "failures", { cause: inner });
+    Object.assign(outer, { body: { form: `client_secret=${encodeURIComponent(secret)}` } });
+    const copy = scrubber.error(outer);
+    assert.ok(copy instanceof AggregateError);
+    const rendered = inspect(copy, { depth: Infinity, showHidden: true });
+    assert.ok(!rendered.includes("quotes") && !rendered.includes(jwt), rendered);
+    assert.equal((copy.errors[1] as DOMException).name, "AbortError");
+    assert.ok(inner.message.includes(secret), "the original is not changed");
+    const clean = new Error("nothing secret here");
+    assert.equal(scrubber.error(clean), clean, "an error with nothing to cut is passed through as it is");
+  });
+});
