@@ -1,7 +1,7 @@
 import type { NormalizedEntry } from "../configuration/normalized.ts";
 import type { CredentialLogger } from "../logging.ts";
 import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
-import { SecretScrubber, secretsOf } from "../scrub.ts";
+import { SecretScrubber, secretsOf } from "../transport/scrub.ts";
 import { SourceUnavailableError, type CredentialSource, type SourceMaterial } from "../sources/types.ts";
 import type { MtlsAcquirer } from "./bound/mtlsAcquirer.ts";
 import { classifyFailure } from "./classifyFailure.ts";

@@ -120,7 +120,7 @@ describe("a host that echoes the request form into its error", () => {
 
 describe("SecretScrubber", () => {
   test("cuts a secret in every encoding, any JWT and credential form fields, and leaves the original error alone", async () => {
-    const { REDACTED, SecretScrubber } = await import("../../src/scrub.ts");
+    const { REDACTED, SecretScrubber } = await import("../../src/transport/scrub.ts");
     const secret = 'a secret with spaces & "quotes" +/=';
     const scrubber = new SecretScrubber([secret, "short"]);
     const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLWJ5dGVz";

@@ -18,8 +18,16 @@ export const REDACTED = "[REDACTED]";
 const MIN_SECRET_LENGTH = 6;
 const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 const CREDENTIAL_FIELD = /\b(client_secret|client_assertion|assertion|password|refresh_token|access_token)(=|%3D|"\s*:\s*")([^&\s"',;]+)/gi;
-/** Fields of a credential description that hold secrets. */
-const SECRET_FIELD = /secret|password|assertion|privatekey|base64encodedvalue/i;
+/** Fields of a credential description that hold secrets (paths and names are not secrets). */
+const SECRET_FIELDS: ReadonlySet<string> = new Set([
+  "clientSecret",
+  "certificatePassword",
+  "privateKeyPassword",
+  "privateKey",
+  "base64EncodedValue",
+  "assertion",
+  "signedAssertion",
+]);
 const MAX_DEPTH = 8;
 
 /** Cuts a fixed set of secrets, and anything shaped like a credential, out of text and errors. */
@@ -107,7 +115,7 @@ export class SecretScrubber {
 export function secretsOf(description: object): string[] {
   const secrets: string[] = [];
   for (const [key, value] of Object.entries(description)) {
-    if (typeof value === "string" && SECRET_FIELD.test(key)) secrets.push(value);
+    if (typeof value === "string" && SECRET_FIELDS.has(key)) secrets.push(value);
   }
   return secrets;
 }
