@@ -80,21 +80,6 @@ export async function readFileSnapshot(path: string, maxBytes: number, what: str
   }
 }
 
-/**
- * Whether the file at `path` differs from `fingerprint`: its mtime or size moved, its content hash
- * differs, or it can no longer be read (a reload will then report why).
- */
-export async function fileChanged(path: string, fingerprint: FileFingerprint, maxBytes: number): Promise<boolean> {
-  try {
-    const stats = await stat(path);
-    if (stats.mtimeMs !== fingerprint.mtimeMs || stats.size !== fingerprint.size) return true;
-    const snapshot = await readFileSnapshot(path, maxBytes, "the file");
-    return snapshot.fingerprint.sha256 !== fingerprint.sha256;
-  } catch {
-    return true;
-  }
-}
-
 function sha256(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
