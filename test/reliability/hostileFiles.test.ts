@@ -36,7 +36,7 @@ async function servedBySecret(first: CredentialDescription, scope = STORAGE_SCOP
 }
 
 describe("a character device as a path", { skip: !existsSync("/dev/zero") }, () => {
-  test("/dev/zero as a certificate path is refused before reading, memory stays flat, the secret serves", async () => {
+  test("/dev/zero as a certificate path is refused before reading, memory stays flat, the secret serves", async (t) => {
     const rssBefore = process.memoryUsage().rss;
     const credential = harness.credential(
       harness.options(app, [{ sourceType: "Path", certificateDiskPath: "/dev/zero" }, secretEntry]),
@@ -44,6 +44,7 @@ describe("a character device as a path", { skip: !existsSync("/dev/zero") }, () 
     const token = await settlesWithin(credential.getToken(STORAGE_SCOPE), 10_000, "getToken");
     await harness.verify(token.token, app);
     const grownMiB = (process.memoryUsage().rss - rssBefore) / (1024 * 1024);
+    t.diagnostic(`RSS after a call with /dev/zero as the certificate: ${grownMiB >= 0 ? "+" : ""}${grownMiB.toFixed(1)} MiB`);
     assert.ok(grownMiB < 64, `RSS grew by ${grownMiB.toFixed(0)} MiB`);
     const only = harness.credential(harness.options(app, [{ sourceType: "Path", certificateDiskPath: "/dev/zero" }]));
     await assert.rejects(settlesWithin(only.getToken(STORAGE_SCOPE), 10_000, "getToken"), /\/dev\/zero is a character device, not a regular file/);
