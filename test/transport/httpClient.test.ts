@@ -478,3 +478,32 @@ describe("HttpClient with client certificates", () => {
     }
   });
 });
+
+describe("HttpClient body total limit", () => {
+  test("a body trickling a byte at a time is cut at bodyTotalTimeoutMs although it never goes silent", async () => {
+    const { createServer } = await import("node:http");
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-length": "100000" });
+      const timer = setInterval(() => res.write("x"), 50);
+      res.on("close", () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const http = new HttpClient({ bodyTotalTimeoutMs: 400, bodyTimeoutMs: 10_000 });
+    try {
+      const started = Date.now();
+      await assert.rejects(http.request({ url: `http://127.0.0.1:${port}/`, method: "GET" }), (error: unknown) => {
+        assert.ok(error instanceof TransportError);
+        assert.equal(error.kind, "timeout");
+        assert.equal(error.code, "BODY_TOTAL_TIMEOUT");
+        assert.match(error.message, /did not arrive within 400 ms/);
+        return true;
+      });
+      assert.ok(Date.now() - started < 2000);
+    } finally {
+      await http.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
