@@ -5,7 +5,9 @@
  * `mtlsauth.emulator.test` that only this proxy resolves (to 127.0.0.1) — no real DNS, no real host.
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import { createProxy } from "proxy";
 
 /** One request the proxy received. */
@@ -26,6 +28,12 @@ export interface ForwardingProxyOptions {
   readonly refuse?: readonly string[];
   /** Host names that the proxy resolves to 127.0.0.1. */
   readonly names?: readonly string[];
+  /**
+   * Act as a TLS-inspecting proxy: answer the tunnel itself with this server certificate, read
+   * the requests and send them on over a TLS connection of its own — without the client's
+   * certificate, which it never sees. `ca` verifies the real host.
+   */
+  readonly terminateTls?: { readonly cert: string; readonly key: string; readonly ca: string };
 }
 
 /** A running forwarding proxy. */
@@ -45,6 +53,25 @@ function userOf(req: IncomingMessage): string | undefined {
   if (typeof header !== "string" || !header.startsWith("Basic ")) return undefined;
   const decoded = Buffer.from(header.slice(6), "base64").toString("utf8");
   return decoded.slice(0, Math.max(0, decoded.indexOf(":")));
+}
+
+/** Terminates the client's TLS inside the tunnel and forwards each request over a new TLS connection. */
+function inspect(socket: Socket, host: string, address: string, port: number, tls: { cert: string; key: string; ca: string }): void {
+  socket.write("HTTP/1.1 200 Connection established\r\n\r\n");
+  const secure = new TLSSocket(socket, { isServer: true, cert: tls.cert, key: tls.key, requestCert: false });
+  const inner = createServer((req, res) => {
+    const upstream = httpsRequest(
+      { host: address, port, servername: host, ca: tls.ca, method: req.method, path: req.url, headers: req.headers, agent: false },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  secure.on("error", () => secure.destroy());
+  inner.emit("connection", secure);
 }
 
 /** Starts a forwarding proxy on 127.0.0.1. */
@@ -81,7 +108,12 @@ export async function startForwardingProxy(options: ForwardingProxyOptions = {})
       socket.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
       return;
     }
+    const address = names.has(host) ? "127.0.0.1" : host;
     if (names.has(host)) req.url = `127.0.0.1:${port}`;
+    if (options.terminateTls !== undefined) {
+      inspect(socket, host, address, Number(port), options.terminateTls);
+      return;
+    }
     tunnels++;
     socket.once("close", () => tunnels--);
     onConnect.call(server, req, socket, head);

@@ -182,6 +182,23 @@ describe("token requests through a forwarding proxy", () => {
     assert.match(unreachableError.message, new RegExp(`the proxy ${closed.url.replace(/\./g, "\\.")} \\(from HTTP_PROXY\\) could not be reached \\(ECONNREFUSED\\)`));
   });
 
+  test("a TLS-inspecting proxy strips the client certificate: AADSTS392200, whose message says to let mtlsauth bypass the proxy", async () => {
+    const emu = harness.emulator;
+    const impostor = await emu.issueCertificate({ dnsNames: [MTLS], extendedKeyUsage: ["serverAuth"] });
+    const p = await proxy({ terminateTls: { cert: impostor.certificatePem, key: impostor.privateKeyPem, ca: emu.caCertificatePem } });
+    const { app, bound } = await certificateApp();
+    const { authorityHost, mtlsAuthorityHost, mtlsPort } = hosts();
+    const before = emu.journal.ofRoute("mtls.token").length;
+    const credential = harness.credential(harness.options(app, [bound], { authorityHost, mtlsAuthorityHost }), { env: { HTTPS_PROXY: p.url } });
+    const error = await rejectionOf(credential.getToken(STORAGE_SCOPE));
+    assert.deepEqual(new Set(p.log.map((entry) => `${entry.method} ${entry.target}`)), new Set([`CONNECT ${MTLS}:${mtlsPort}`]));
+    assert.match(error.message, /AADSTS392200/);
+    assert.match(error.message, /TLS-terminating proxy.*let that host bypass the proxy/);
+    const arrived = emu.journal.ofRoute("mtls.token").slice(before);
+    assert.ok(arrived.length >= 1);
+    assert.ok(arrived.every((entry) => entry.clientCertificateThumbprintSha256 === undefined), "no certificate reached the host");
+  });
+
   test("a proxy setting that cannot be used is a configuration error naming it, without its password", () => {
     const app = harness.emulator.registerApp({ secrets: ["s"] });
     assert.throws(
