@@ -17,7 +17,7 @@ import type { TokenHostSetup } from "./tokenHost.ts";
 const short = process.argv.includes("--short");
 const LATENCY_MS = 10;
 const CONCURRENCY = [10, 100] as const;
-const ROUNDS = short ? 1 : 3;
+const ROUNDS = short ? 1 : 5;
 const TOKENS = short ? 100 : 500;
 const CONNECTIONS = short ? 10 : 40;
 
@@ -57,12 +57,13 @@ function startHost(): Promise<{ child: ChildProcess; setup: TokenHostSetup }> {
   });
 }
 
-function clearHost(child: ChildProcess): Promise<number> {
+/** Empties the host's journal; the token requests it had seen, and its CPU time since the last call. */
+function clearHost(child: ChildProcess): Promise<{ tokenRequests: number; cpuMs: number }> {
   return new Promise((resolve) => {
-    const onMessage = (message: { type?: string; tokenRequests?: number }): void => {
+    const onMessage = (message: { type?: string; tokenRequests?: number; cpuMs?: number }): void => {
       if (message.type !== "cleared") return;
       child.off("message", onMessage);
-      resolve(message.tokenRequests ?? 0);
+      resolve({ tokenRequests: message.tokenRequests ?? 0, cpuMs: message.cpuMs ?? 0 });
     };
     child.on("message", onMessage);
     child.send({ type: "clear" });
@@ -107,17 +108,24 @@ const lines: string[] = [];
 try {
   // Throughput.
   const results = new Map<string, number[]>();
+  const cpuPerToken = new Map<string, number[]>();
+  const hostCpuPerToken = new Map<string, number[]>();
   for (const concurrency of CONCURRENCY) {
     const credentials = CONTENDERS.map((contender) => ({ contender, credential: contender.make(setup) }));
     for (const { credential } of credentials) await credential.getToken(`api://${setup.clientId}/warm/.default`);
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < credentials.length; k++) {
         const { contender, credential } = credentials[(k + round) % credentials.length]!;
+        await clearHost(child);
+        const cpuBefore = process.cpuUsage();
         const tokensPerSecond = await throughput(credential, setup.clientId, `c${concurrency}-r${round}-${k}`, concurrency);
-        const served = await clearHost(child);
-        if (served < TOKENS) throw new Error(`${contender.label}: ${served} token requests for ${TOKENS} cold scopes`);
+        const cpu = process.cpuUsage(cpuBefore);
+        const host = await clearHost(child);
+        if (host.tokenRequests < TOKENS) throw new Error(`${contender.label}: ${host.tokenRequests} token requests for ${TOKENS} cold scopes`);
         const key = `${contender.label}|${concurrency}`;
         results.set(key, [...(results.get(key) ?? []), tokensPerSecond]);
+        cpuPerToken.set(key, [...(cpuPerToken.get(key) ?? []), (cpu.user + cpu.system) / 1000 / TOKENS]);
+        hostCpuPerToken.set(key, [...(hostCpuPerToken.get(key) ?? []), host.cpuMs / TOKENS]);
       }
     }
     await Promise.all(credentials.map(({ credential }) => credential.close()));
@@ -150,6 +158,12 @@ try {
     "| credential | concurrency 10 | concurrency 100 |",
     "| --- | ---: | ---: |",
     ...CONTENDERS.map((c) => `| ${c.label} | ${CONCURRENCY.map((n) => median(results.get(`${c.label}|${n}`) ?? [0]).toFixed(0)).join(" | ")} |`),
+    "",
+    "CPU per cold token at concurrency 100, in ms (this process / the token host's process):",
+    "",
+    "| credential | this process | token host |",
+    "| --- | ---: | ---: |",
+    ...CONTENDERS.map((c) => `| ${c.label} | ${median(cpuPerToken.get(`${c.label}|100`) ?? [0]).toFixed(2)} | ${median(hostCpuPerToken.get(`${c.label}|100`) ?? [0]).toFixed(2)} |`),
     "",
     `A new mutual TLS connection to the token host with \`tls.ca\` (system roots plus one CA), median of ${CONNECTIONS}, in ms:`,
     "",

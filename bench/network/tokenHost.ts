@@ -30,6 +30,7 @@ if (process.send !== undefined) {
     emu.faults.add({ route: "login.token", delayMs: latencyMs, count: LATENCY_FAULTS });
     emu.faults.add({ route: "mtls.token", delayMs: latencyMs, count: LATENCY_FAULTS });
   }
+  let lastCpu = process.cpuUsage();
   const stop = async (): Promise<void> => {
     await emu.close();
     process.disconnect?.();
@@ -42,7 +43,9 @@ if (process.send !== undefined) {
       let tokenRequests = 0;
       for (const entry of emu.journal) if (entry.route === "login.token" || entry.route === "mtls.token") tokenRequests++;
       emu.journal.clear();
-      process.send?.({ type: "cleared", tokenRequests });
+      const cpu = process.cpuUsage(lastCpu);
+      lastCpu = process.cpuUsage();
+      process.send?.({ type: "cleared", tokenRequests, cpuMs: (cpu.user + cpu.system) / 1000 });
     }
   });
   const setup: TokenHostSetup = {
