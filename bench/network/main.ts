@@ -41,7 +41,7 @@ function options(setup: TokenHostSetup, bound: boolean, extra: Record<string, un
 }
 
 const CONTENDERS: readonly Contender[] = [
-  { label: "bound certificate (pool of 8, the default)", make: (s) => new BoundClientCredential(options(s, true)) },
+  { label: "bound certificate (pool of 10, the default)", make: (s) => new BoundClientCredential(options(s, true)) },
   { label: "bound certificate, connectionsPerCertificate: 1 (as before)", make: (s) => new BoundClientCredential(options(s, true, { connectionsPerCertificate: 1 })) },
   { label: "unbound certificate (msal-node)", make: (s) => new BoundClientCredential(options(s, false)) },
 ];

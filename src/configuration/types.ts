@@ -443,7 +443,7 @@ export interface BoundClientCredentialOptions {
   getTokenTimeoutInMs?: number;
   /**
    * Connections kept open per client certificate (HTTP/1.1 keep-alive), so that concurrent
-   * token requests of one bound entry do not wait for each other. Default 8.
+   * token requests of one bound entry do not wait for each other. Default 10.
    */
   connectionsPerCertificate?: number;
 }

@@ -110,7 +110,7 @@ const DEFAULT_BODY_TOTAL_TIMEOUT_MS = 30_000;
  * Connections per client certificate. A few are enough for a credential's cold start (one token
  * request per scope and tenant) while keeping the number of mTLS sessions a certificate opens small.
  */
-export const DEFAULT_CONNECTIONS_PER_CERTIFICATE = 8;
+export const DEFAULT_CONNECTIONS_PER_CERTIFICATE = 10;
 /** Token responses are a few kilobytes; anything near this is hostile or broken. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 

@@ -7,6 +7,7 @@
 import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { inspect } from "node:util";
 import { CredentialUnavailableError } from "@azure/identity";
 import type { CredentialDescription } from "../../src/configuration/types.ts";
 import { Harness, rejectionOf, STORAGE_SCOPE, type RegisteredApp } from "../credential/support.ts";
@@ -158,7 +159,12 @@ describe("token requests through a forwarding proxy", () => {
     );
     const wrongError = await rejectionOf(wrong.getToken(STORAGE_SCOPE));
     assert.match(wrongError.message, /user name or password it was given is wrong/);
-    assert.doesNotMatch(wrongError.message, /nope|pa:ss/);
+    // Neither password nor its Basic encoding anywhere: message, causes, inspection, the credential.
+    const basic = Buffer.from("alice:nope").toString("base64");
+    for (const shown of [wrongError.message, inspect(wrongError, { depth: 20 }), JSON.stringify(wrongError), inspect(wrong, { depth: 20 }), JSON.stringify(wrong)]) {
+      assert.doesNotMatch(shown, /nope|pa:ss/);
+      assert.ok(!shown.includes(basic));
+    }
   });
 
   test("a proxy that refuses the tunnel (403) and an unreachable proxy make the entry unavailable, with the reason", async () => {
