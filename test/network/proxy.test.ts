@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { inspect } from "node:util";
 import { CredentialUnavailableError } from "@azure/identity";
+import { BoundClientCredential, withInternalHooks } from "../../src/boundClientCredential.ts";
 import type { CredentialDescription } from "../../src/configuration/types.ts";
 import { Harness, rejectionOf, STORAGE_SCOPE, type RegisteredApp } from "../credential/support.ts";
 import { startForwardingProxy, type ForwardingProxy } from "./forwardingProxy.ts";
@@ -112,6 +113,28 @@ describe("token requests through a forwarding proxy", () => {
     assert.equal(legs.length, 2);
     assert.ok(legs[0]?.clientCertificateThumbprintSha256 !== undefined);
     assert.equal(legs[1]?.clientCertificateThumbprintSha256, legs[0]?.clientCertificateThumbprintSha256);
+  });
+
+  test("the drop-in constructor takes proxyOptions and tunnels the bound request through the proxy", async () => {
+    const p = await proxy();
+    const { app, bound, thumbprint } = await certificateApp();
+    const { authorityHost, mtlsAuthorityHost, mtlsPort } = hosts();
+    const pem = `${String((bound as { certificate: string }).certificate)}${String((bound as { privateKey: string }).privateKey)}`;
+    const credential = harness.track(
+      withInternalHooks({ env: {} }, () =>
+        new BoundClientCredential(app.tenantId, app.clientId, { certificate: pem }, {
+          useBoundCredential: true,
+          authorityHost,
+          mtlsAuthorityHost,
+          tls: { ca: harness.emulator.caCertificatePem },
+          proxyOptions: { host: "http://127.0.0.1", port: p.port },
+        }),
+      ),
+    );
+    const before = harness.emulator.journal.ofRoute("mtls.token").length;
+    await credential.getToken(STORAGE_SCOPE);
+    assert.deepEqual(new Set(p.log.map((entry) => `${entry.method} ${entry.target}`)), new Set([`CONNECT ${MTLS}:${mtlsPort}`]));
+    assert.equal(harness.emulator.journal.ofRoute("mtls.token").slice(before)[0]?.clientCertificateThumbprintSha256, thumbprint);
   });
 
   test("NO_PROXY and loopback hosts go direct", async () => {
