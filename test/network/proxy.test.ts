@@ -177,6 +177,16 @@ describe("token requests through a forwarding proxy", () => {
     assert.match(error.message, /407 Proxy Authentication Required/);
     assert.match(error.message, /proxyOptions\.username and proxyOptions\.password/);
 
+    // The unbound path (msal-node over the same transport) reads the 407 the same way.
+    const secretApp = harness.emulator.registerApp({ secrets: ["s"] });
+    const unbound = harness.credential(
+      harness.options(secretApp, [{ sourceType: "ClientSecret", clientSecret: "s" }], { authorityHost, mtlsAuthorityHost }),
+      { env: { HTTPS_PROXY: p.url } },
+    );
+    const unboundError = await rejectionOf(unbound.getToken(STORAGE_SCOPE));
+    assert.ok(unboundError instanceof CredentialUnavailableError, `${unboundError.name}: ${unboundError.message}`);
+    assert.match(unboundError.message, /407 Proxy Authentication Required.*proxyOptions\.username/);
+
     const wrong = harness.credential(
       harness.options(app, [bound], { authorityHost, mtlsAuthorityHost, proxyOptions: { host, port: p.port, username: "alice", password: "nope" } }),
     );
