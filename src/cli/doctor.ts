@@ -18,6 +18,7 @@ import { selectorOf } from "../sources/managedIdentity/identity.ts";
 import { createManagedIdentityServices, type ManagedIdentityServices } from "../sources/managedIdentity/services.ts";
 import { mtlsAuthorityHostFor, tokenEndpointFor } from "../transport/endpoints.ts";
 import { HttpClient } from "../transport/httpClient.ts";
+import { httpClientNetworkOptions } from "../configuration/network.ts";
 import { ImdsV2Error, type PlatformMetadata } from "../transport/imdsV2.ts";
 import { resolveRegion } from "../transport/region.ts";
 import {
@@ -126,7 +127,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return EXIT_USAGE;
   }
 
-  const http = new HttpClient({ ca: normalized.tlsCa, connectTimeoutMs: 5000 });
+  // The same proxy and pools as the credential, so that what doctor reaches is what getToken reaches.
+  const http = new HttpClient({ ca: normalized.tlsCa, connectTimeoutMs: 5000, ...httpClientNetworkOptions(normalized.network) });
   const managedIdentity = createManagedIdentityServices({ options: normalized, now: Date.now, env: process.env, http });
   const log = captureCredentialLog(io, flags.verbose === true);
   try {
