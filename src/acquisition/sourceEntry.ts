@@ -6,7 +6,7 @@ import type { MtlsAcquirer } from "./bound/mtlsAcquirer.ts";
 import { classifyFailure } from "./classifyFailure.ts";
 import type { ListEntry } from "./credentialList.ts";
 import type { EntryFailure } from "./entryOutcome.ts";
-import type { AcquiredToken, TokenRequest } from "./types.ts";
+import type { AcquiredToken, RequestKind, TokenRequest } from "./types.ts";
 import type { MsalAcquirer } from "./unbound/msalAcquirer.ts";
 
 /** How often a loaded source is asked whether its material changed on disk. */
@@ -84,8 +84,8 @@ export class SourceEntry implements ListEntry {
     throw new SourceUnavailableError("a client secret cannot be used over mutual TLS; set useBoundCredential to false for it.");
   }
 
-  classify(error: unknown): EntryFailure {
-    return classifyFailure(this.entry, error);
+  classify(error: unknown, kind: RequestKind): EntryFailure {
+    return classifyFailure(this.entry, error, kind);
   }
 
   /** @param reload - read the material again; `rejected` is the binding certificate Entra refused */

@@ -45,6 +45,9 @@ export const OPTION_KEYS: readonly string[] = [
   "keyVaultCredential",
   "customSignedAssertionProviders",
   "attestationProvider",
+  "maxCachedTokens",
+  "distributedCache",
+  "distributedCacheOptions",
 ];
 
 /** Keys that people put at the top level although they belong inside an entry. */

@@ -64,7 +64,15 @@ export function mtlsAuthorityHostFor(authorityHost: string, region?: string): st
   return `https://${prefix}${mtlsHost}${url.port ? `:${url.port}` : ""}`;
 }
 
-/** `{authority}/{tenant}/oauth2/v2.0/token`. */
+/**
+ * `{host}/{tenant}`: the tenant's authority on a login or mutual TLS host. The only place a tenant is
+ * put into a URL, encoded, so that no tenant value can change the path (`..`, `/`).
+ */
+export function tenantAuthorityFor(authority: string, tenantId: string): string {
+  return `${authority.replace(/\/+$/, "")}/${encodeURIComponent(tenantId)}`;
+}
+
+/** `{authority}/{tenant}/oauth2/v2.0/token`, the v2 token endpoint of a tenant. */
 export function tokenEndpointFor(authority: string, tenantId: string): string {
-  return `${authority.replace(/\/+$/, "")}/${encodeURIComponent(tenantId)}/oauth2/v2.0/token`;
+  return `${tenantAuthorityFor(authority, tenantId)}/oauth2/v2.0/token`;
 }

@@ -3,14 +3,15 @@ import { describe, test } from "node:test";
 import { cacheKey, EXPIRY_MARGIN_MS, refreshAfter, TokenCache } from "../../src/cache/tokenCache.ts";
 import { MemoryTokenStore } from "../../src/cache/tokenStore.ts";
 import type { CachedToken } from "../../src/cache/tokenStore.ts";
+import { CLIENT_CREDENTIALS } from "../../src/acquisition/types.ts";
+import { TestClock } from "../helpers/index.ts";
 
 const HOUR = 3_600_000;
 
 function fixture(start = 1_000_000_000_000) {
-  let now = start;
-  const clock = { now: () => now, advance: (ms: number) => void (now += ms) };
+  const clock = new TestClock(start);
   const store = new MemoryTokenStore(clock.now);
-  const cache = new TokenCache(store, clock.now);
+  const cache = new TokenCache({ now: clock.now });
   let calls = 0;
   const issue = (lifetimeMs = HOUR, refreshInSeconds?: number): CachedToken => {
     calls++;
@@ -22,11 +23,25 @@ function fixture(start = 1_000_000_000_000) {
 }
 
 describe("cacheKey", () => {
+  const parts = { authorityHost: "https://login.microsoftonline.com", clientId: "app", kind: CLIENT_CREDENTIALS };
   test("ignores the order of scopes and separates tenants and CAE", () => {
-    const a = cacheKey({ tenantId: "t", scopes: ["b", "a"], enableCae: false });
-    assert.equal(a, cacheKey({ tenantId: "t", scopes: ["a", "b"], enableCae: false }));
-    assert.notEqual(a, cacheKey({ tenantId: "u", scopes: ["a", "b"], enableCae: false }));
-    assert.notEqual(a, cacheKey({ tenantId: "t", scopes: ["a", "b"], enableCae: true }));
+    const a = cacheKey({ ...parts, tenantId: "t", scopes: ["b", "a"], enableCae: false });
+    assert.equal(a, cacheKey({ ...parts, tenantId: "t", scopes: ["a", "b"], enableCae: false }));
+    assert.notEqual(a, cacheKey({ ...parts, tenantId: "u", scopes: ["a", "b"], enableCae: false }));
+    assert.notEqual(a, cacheKey({ ...parts, tenantId: "t", scopes: ["a", "b"], enableCae: true }));
+  });
+
+  test("separates clients, authorities and users of On-Behalf-Of, and names no secret", () => {
+    const base = { ...parts, tenantId: "t", scopes: ["s"], enableCae: false };
+    const key = cacheKey(base);
+    assert.notEqual(key, cacheKey({ ...base, clientId: "other-app" }));
+    assert.notEqual(key, cacheKey({ ...base, authorityHost: "https://login.microsoftonline.us" }));
+    assert.equal(key, cacheKey({ ...base, authorityHost: "https://LOGIN.microsoftonline.com/" }), "the host is compared without case");
+    const alice = cacheKey({ ...base, kind: { grant: "on_behalf_of", userAssertionHash: "hash-of-alice" } });
+    const bob = cacheKey({ ...base, kind: { grant: "on_behalf_of", userAssertionHash: "hash-of-bob" } });
+    assert.notEqual(alice, bob);
+    assert.notEqual(alice, key);
+    assert.match(alice, /hash-of-alice/);
   });
 });
 

@@ -21,6 +21,7 @@ describe("package exports", { skip }, () => {
     assert.equal(typeof main["BoundClientCredential"], "function");
     assert.equal(typeof main["BoundCredentialConfigurationError"], "function");
     assert.equal("withInternalHooks" in main, false);
+    assert.equal("createRuntime" in main, false);
     assert.equal("startEmulator" in main, false, "the emulator is a subpath of its own");
   });
 

@@ -14,7 +14,8 @@ import { inspect } from "node:util";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 
-const { BoundClientCredential, withInternalHooks } = await import("../../src/boundClientCredential.ts");
+const { BoundClientCredential } = await import("../../src/boundClientCredential.ts");
+const { withSeams } = await import("../helpers/index.ts");
 const { optionsFromConfiguration } = await import("../../src/configuration/fromConfiguration.ts");
 const { ENVIRONMENT_VARIABLES, optionsFromEnvironment, USE_BOUND_CREDENTIAL_VARIABLE } = await import("../../src/configuration/fromEnvironment.ts");
 const { SOURCE_TYPES, SOURCE_KEYS } = await import("../../src/configuration/entries.ts");
@@ -593,18 +594,14 @@ describe("the assertion file (SignedAssertionFilePath)", () => {
     async () => {
       const path = join(directory, "out-of-range");
       await writeFile(path, `${base64url({ alg: "RS256" })}.${base64url({ exp: -1e13 })}.c2ln`);
-      const credential = withInternalHooks(
-        { env: {} },
-        () =>
-          new BoundClientCredential({
+      const credential = new BoundClientCredential(withSeams({
             tenantId: "72f988bf-86f1-41af-91ab-2d7cd011db47",
             clientId: "00000000-0000-0000-0000-000000000002",
             clientCredentials: [
               { sourceType: "SignedAssertionFilePath", signedAssertionFileDiskPath: path },
               { sourceType: "StoreWithThumbprint", certificateStorePath: "CurrentUser/My", certificateThumbprint: "AB".repeat(20) },
             ],
-          }),
-      );
+          }, { env: {} }));
       try {
         const outcome = await credential.getToken("https://storage.azure.com/.default").then(
           () => undefined,
@@ -663,7 +660,7 @@ const hostile = fc.anything({
 
 /** Builds a credential from `options` without any network use; the constructor may only throw typed. */
 function construct(options: unknown): void {
-  const credential = typedOrValue(() => withInternalHooks({ env: {} }, () => new BoundClientCredential(options as never)), [BoundCredentialConfigurationError]);
+  const credential = typedOrValue(() => new BoundClientCredential(withSeams(options as object, { env: {} }) as never), [BoundCredentialConfigurationError]);
   if (credential !== undefined) assert.ok(!JSON.stringify(credential).includes("secret-canary"));
 }
 
@@ -721,16 +718,12 @@ describe("options and configuration", () => {
 
   /** A credential whose only entry is a Windows store entry: always unavailable, never a request. */
   function offlineCredential() {
-    return withInternalHooks(
-      { env: {} },
-      () =>
-        new BoundClientCredential({
+    return new BoundClientCredential(withSeams({
           tenantId: "72f988bf-86f1-41af-91ab-2d7cd011db47",
           clientId: "00000000-0000-0000-0000-000000000002",
           additionallyAllowedTenants: ["*"],
           clientCredentials: [{ sourceType: "StoreWithThumbprint", certificateStorePath: "CurrentUser/My", certificateThumbprint: "AB".repeat(20) }],
-        }),
-    );
+        }, { env: {} }));
   }
   const getTokenOptions = fc.record(
     { tenantId: anyText, claims: anyText, enableCae: fc.boolean(), requestOptions: fc.record({ timeout: fc.integer({ min: 1, max: 5000 }) }) },

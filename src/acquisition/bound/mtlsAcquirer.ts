@@ -6,6 +6,7 @@ import { postTokenRequest, type TokenClientRetryOptions } from "../../transport/
 import { buildClaimsParameter, capabilitiesFor } from "../claims.ts";
 import { AssertionSigner } from "../clientAssertion.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
+import { grantFields } from "./grants.ts";
 
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -75,7 +76,7 @@ export class MtlsAcquirer {
     const claims = buildClaimsParameter(request.claims, capabilitiesFor(this.#options.clientCapabilities, request.enableCae));
     const form: Record<string, string> = {
       client_id: this.#options.clientId,
-      grant_type: "client_credentials",
+      ...grantFields(request.kind),
       scope: request.scopes.join(" "),
       client_info: "2",
       ...credential,
