@@ -18,7 +18,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   transport: [],
   // The options name the second-level token store's interface.
   configuration: ["transport", "cache"],
-  sources: ["configuration", "transport"],
+  // Sources keep what they read with the cache's single-flight primitive.
+  sources: ["configuration", "transport", "cache"],
   cache: [],
   acquisition: ["configuration", "sources", "transport", "cache"],
   emulator: [],
