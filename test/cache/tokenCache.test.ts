@@ -219,3 +219,33 @@ describe("TokenCache", () => {
     assert.ok(f.store.size <= 300, `expected pruning, size ${f.store.size}`);
   });
 });
+
+describe("MemoryTokenStore bound", () => {
+  const token = (name: string): CachedToken => ({ token: name, expiresOnTimestamp: Number.MAX_SAFE_INTEGER, refreshAfterTimestamp: Number.MAX_SAFE_INTEGER });
+
+  test("never holds more than its bound; a token read since it was stored outlives one that was not", () => {
+    const store = new MemoryTokenStore(() => 0, 3);
+    store.set("a", token("a"));
+    store.set("b", token("b"));
+    store.set("c", token("c"));
+    assert.equal(store.get("a")?.token, "a");
+    store.set("d", token("d"));
+    assert.equal(store.size, 3);
+    assert.equal(store.get("b"), undefined, "b, the least recently used, went");
+    assert.equal(store.get("a")?.token, "a");
+    for (let i = 0; i < 1000; i++) store.set(`k${i}`, token(`k${i}`));
+    assert.equal(store.size, 3);
+    assert.equal(store.get("k999")?.token, "k999");
+  });
+
+  test("replacing a token keeps the count", () => {
+    const store = new MemoryTokenStore(() => 0, 2);
+    store.set("a", token("a1"));
+    store.set("a", token("a2"));
+    store.set("b", token("b"));
+    assert.equal(store.size, 2);
+    assert.equal(store.get("a")?.token, "a2");
+    store.delete("a");
+    assert.equal(store.get("a"), undefined);
+  });
+});
