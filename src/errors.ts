@@ -204,6 +204,7 @@ export interface EntryReport {
   readonly sourceType: string;
   /** Whether the entry is bound (obtains tokens over mutual TLS). */
   readonly bound: boolean;
+  /** What the entry did in this call. */
   readonly outcome: EntryReportOutcome;
   /** The kind of failure, for an entry that was tried and failed. */
   readonly code: EntryFailureCode | undefined;
@@ -265,8 +266,11 @@ export interface ErrorResponse {
   readonly errorDescription: string;
   /** The AADSTS numbers, when there were some. */
   readonly errorCodes?: readonly number[] | undefined;
+  /** The correlation ID of the request, to find it in Entra's sign-in logs. */
   readonly correlationId?: string | undefined;
+  /** When Entra answered, as it said. */
   readonly timestamp?: string | undefined;
+  /** Entra's trace ID of the answer. */
   readonly traceId?: string | undefined;
 }
 
@@ -276,11 +280,17 @@ export interface ErrorResponse {
  * @public
  */
 export interface OAuthErrorBody {
+  /** The OAuth `error` (RFC 6749 §5.2). */
   readonly error: string;
+  /** What went wrong, for people. */
   readonly error_description: string;
+  /** The AADSTS numbers. */
   readonly error_codes?: readonly number[] | undefined;
+  /** The correlation ID of the request. */
   readonly correlation_id?: string | undefined;
+  /** When Entra answered. */
   readonly timestamp?: string | undefined;
+  /** Entra's trace ID of the answer. */
   readonly trace_id?: string | undefined;
 }
 
