@@ -12,7 +12,7 @@ import { decodeProtectedHeader, decodeJwt } from "jose";
 import { INITIAL_COOLDOWN_MS } from "../../src/acquisition/credentialList.ts";
 import { ROTATION_CHECK_INTERVAL_MS } from "../../src/acquisition/sourceEntry.ts";
 import { BoundClientCredential } from "../../src/boundClientCredential.ts";
-import { withSeams } from "../helpers/index.ts";
+import { TestClock, withSeams } from "../helpers/index.ts";
 import type { BoundClientCredentialOptions, CredentialDescription } from "../../src/configuration/types.ts";
 import { startEmulator, type Emulator, type IssuedCertificate } from "../../src/emulator/index.ts";
 
@@ -37,10 +37,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function clock(start = Date.now()) {
-  let now = start;
-  return { now: () => now, advance: (ms: number) => void (now += ms) };
-}
+const clock = (start = Date.now()): TestClock => new TestClock(start);
 
 function credential(
   clientId: string,
