@@ -52,6 +52,7 @@ export type ConfigurationErrorCode =
  * - `BCC_INVALID_TOKEN_RESPONSE`: the answer was not a valid token response;
  * - `BCC_UNEXPECTED_TOKEN_TYPE`: a token other than a Bearer token was issued;
  * - `BCC_MTLS_ENDPOINT_UNSUPPORTED`: the authority host has no mutual TLS endpoint;
+ * - `BCC_UNSUPPORTED_GRANT`: this version cannot send the request kind asked for;
  * - `BCC_UNEXPECTED_ERROR`: anything else (the reason tells what).
  *
  * @public
@@ -69,6 +70,7 @@ export type EntryFailureCode =
   | "BCC_INVALID_TOKEN_RESPONSE"
   | "BCC_UNEXPECTED_TOKEN_TYPE"
   | "BCC_MTLS_ENDPOINT_UNSUPPORTED"
+  | "BCC_UNSUPPORTED_GRANT"
   | "BCC_UNEXPECTED_ERROR";
 
 /**
@@ -100,6 +102,14 @@ function branded(value: unknown, brand: symbol): boolean {
 }
 
 /**
+ * `instanceof` for a branded class: by brand for the class itself; by prototype chain for a
+ * subclass that inherits the check (so that an error of the parent is not taken for the subclass).
+ */
+function isInstance(target: object, branded_: object, brand: symbol, value: unknown): boolean {
+  return target === branded_ ? branded(value, brand) : Function.prototype[Symbol.hasInstance].call(target, value);
+}
+
+/**
  * The base of this package's runtime errors. `instanceof BoundCredentialError` is true for every
  * error of this package (a {@link BoundCredentialConfigurationError} too), whichever build made it.
  *
@@ -127,7 +137,7 @@ export class BoundCredentialError extends Error {
 
   /** Recognises errors of this package made by either build. */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return branded(value, kError);
+    return isInstance(this, BoundCredentialError, kError, value);
   }
 }
 
@@ -172,7 +182,7 @@ export class BoundCredentialConfigurationError extends TypeError {
 
   /** Recognises configuration errors made by either build. */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return branded(value, kConfiguration);
+    return isInstance(this, BoundCredentialConfigurationError, kConfiguration, value);
   }
 }
 
@@ -250,7 +260,7 @@ export class CredentialUnavailableError extends BoundCredentialError {
 
   /** Recognises these errors made by either build. */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return branded(value, kUnavailable);
+    return isInstance(this, CredentialUnavailableError, kUnavailable, value);
   }
 }
 
@@ -337,6 +347,6 @@ export class AuthenticationError extends BoundCredentialError {
 
   /** Recognises these errors made by either build. */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return branded(value, kAuthentication);
+    return isInstance(this, AuthenticationError, kAuthentication, value);
   }
 }

@@ -7,7 +7,9 @@ import { TransportError, type TransportErrorKind } from "../transport/errors.ts"
 import { transportErrorIn } from "../transport/msalNetworkClient.ts";
 import { TokenResponseError } from "../transport/tokenResponse.ts";
 import { AADSTS_RULES } from "./aadstsCodes.ts";
+import { UnsupportedGrantError } from "./bound/grants.ts";
 import { UnexpectedTokenTypeError } from "./bound/mtlsAcquirer.ts";
+import { MsalResultError } from "./unbound/msalAcquirer.ts";
 import type { EntryFailure, EntryOutcome } from "./entryOutcome.ts";
 import { CLIENT_CREDENTIALS, type RequestKind } from "./types.ts";
 
@@ -52,8 +54,9 @@ const TRANSPORT_CODES: Readonly<Record<TransportErrorKind, EntryFailureCode>> = 
 };
 
 function codeOfOther(error: unknown): EntryFailureCode {
-  if (error instanceof TokenResponseError) return "BCC_INVALID_TOKEN_RESPONSE";
+  if (error instanceof TokenResponseError || error instanceof MsalResultError) return "BCC_INVALID_TOKEN_RESPONSE";
   if (error instanceof MtlsEndpointUnsupportedError) return "BCC_MTLS_ENDPOINT_UNSUPPORTED";
+  if (error instanceof UnsupportedGrantError) return "BCC_UNSUPPORTED_GRANT";
   return "BCC_UNEXPECTED_ERROR";
 }
 

@@ -4,6 +4,8 @@
  * other `login.*` hosts to `mtlsauth.*`, and two legacy sovereign hosts have no mTLS endpoint at all.
  */
 
+import { BoundCredentialError } from "../errors.ts";
+
 const PUBLIC_CLOUD_ALIASES = new Set([
   "login.microsoftonline.com",
   "login.windows.net",
@@ -17,11 +19,11 @@ const NO_MTLS_ENDPOINT: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** Raised when an authority host has no mutual TLS token endpoint. */
-export class MtlsEndpointUnsupportedError extends Error {
+export class MtlsEndpointUnsupportedError extends BoundCredentialError {
   /** A host to use instead, when there is one. */
   readonly suggestedHost: string | undefined;
   constructor(message: string, suggestedHost: string | undefined) {
-    super(message);
+    super("BCC_MTLS_ENDPOINT_UNSUPPORTED", message);
     this.name = "MtlsEndpointUnsupportedError";
     this.suggestedHost = suggestedHost;
   }

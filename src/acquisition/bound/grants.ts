@@ -2,12 +2,13 @@
  * The grant part of a token request sent over mutual TLS, one function per request kind: adding a
  * grant to the bound path is adding its function here.
  */
+import { BoundCredentialError } from "../../errors.ts";
 import type { RequestKind } from "../types.ts";
 
 /** A request kind this version cannot send yet. */
-export class UnsupportedGrantError extends Error {
+export class UnsupportedGrantError extends BoundCredentialError {
   constructor(grant: string) {
-    super(`The ${grant} grant is not supported by this version of bound-client-credential.`);
+    super("BCC_UNSUPPORTED_GRANT", `The ${grant} grant is not supported by this version of bound-client-credential.`);
     this.name = "UnsupportedGrantError";
   }
 }

@@ -1,4 +1,5 @@
 import type { NormalizedOptions } from "../../configuration/normalized.ts";
+import { BoundCredentialError } from "../../errors.ts";
 import type { LoadedCertificate } from "../../sources/loadedCertificate.ts";
 import type { AssertionResult } from "../../sources/types.ts";
 import type { HttpClient } from "../../transport/httpClient.ts";
@@ -13,10 +14,11 @@ const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop";
 
 /** Raised when the mTLS endpoint answers with a token that is not a Bearer token. */
-export class UnexpectedTokenTypeError extends Error {
+export class UnexpectedTokenTypeError extends BoundCredentialError {
   readonly tokenType: string;
   constructor(tokenType: string, host: string) {
     super(
+      "BCC_UNEXPECTED_TOKEN_TYPE",
       `The mutual TLS token endpoint ${host} answered with a token of type "${tokenType}" where a Bearer token was asked for; ` +
         `a certificate-bound (mtls_pop) token cannot be used by Azure SDK clients, so it was refused.`,
     );

@@ -6,6 +6,7 @@ import {
   type INetworkModule,
 } from "@azure/msal-node";
 import type { NormalizedEntry, NormalizedOptions } from "../../configuration/normalized.ts";
+import { BoundCredentialError } from "../../errors.ts";
 import type { CredentialLogger } from "../../logging.ts";
 import type { SourceMaterial } from "../../sources/types.ts";
 import { UnsupportedGrantError } from "../bound/grants.ts";
@@ -17,9 +18,9 @@ import { authorityMetadataFor } from "./authorityMetadata.ts";
 import { currentRequestScope, runInRequestScope, type RequestScope } from "./requestScope.ts";
 
 /** Raised when msal-node answers without an access token or expiry (should not happen). */
-export class MsalResultError extends Error {
+export class MsalResultError extends BoundCredentialError {
   constructor(message: string) {
-    super(message);
+    super("BCC_INVALID_TOKEN_RESPONSE", message);
     this.name = "MsalResultError";
   }
 }
