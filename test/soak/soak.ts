@@ -199,7 +199,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       },
     ];
     for (const { flow, entries, multiTenant } of flows) {
-      const credential = new BoundClientCredential(withSeams({
+      const credential = new BoundClientCredential(
+        withSeams(
+          {
             tenantId: homeTenant,
             clientId: setup.clientId,
             authorityHost: setup.authorityHost,
@@ -208,7 +210,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
             tls: { ca: setup.caCertificatePem },
             additionallyAllowedTenants: ["*"],
             clientCredentials: entries,
-          }, { env: {} }));
+          },
+          { env: {} },
+        ),
+      );
       credentials.push({ flow, credential, multiTenant });
     }
 
