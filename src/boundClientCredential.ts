@@ -54,7 +54,7 @@ export interface TokenProvenance {
  *
  * When no entry served, the error is a `CredentialUnavailableError` if every entry was unavailable
  * (a `ChainedTokenCredential` moves on) and an `AuthenticationError` otherwise; its message lists
- * every entry with its reason.
+ * the entries with their reasons, and its `entries` report each one (outcome, code, AADSTS number).
  *
  * @example
  * ```ts
@@ -79,6 +79,8 @@ export class BoundClientCredential implements TokenCredential {
   readonly #logger: CredentialLogger;
   /** Cache keys of plain single-scope calls, so the hot path builds no string. */
   readonly #plainKeys = new Map<string, string>();
+  /** The same for single-scope CAE calls of the configured tenant (what Azure SDK clients send). */
+  readonly #caeKeys = new Map<string, string>();
   readonly #env: Environment;
   /** `additionallyAllowedTenants`, lower-cased, for a lookup that costs the same for any length. */
   readonly #allowedTenants: ReadonlySet<string>;
@@ -257,7 +259,7 @@ export class BoundClientCredential implements TokenCredential {
     const tenantId = resolveTenant(options.tenantId, this.#options.tenantId, this.#allowedTenants, this.#env);
     const enableCae = options.enableCae === true;
     const claims = options.claims === undefined || options.claims === "" ? undefined : options.claims;
-    const key = this.#cacheKey(tenantId, scopeList, enableCae);
+    const key = this.#requestKey(tenantId, scopeList, enableCae);
     const { signal, release } = toAbortSignal(options.abortSignal);
     let served: ServedToken | undefined;
     let outcome: CacheOutcome = "hit";
@@ -329,6 +331,23 @@ export class BoundClientCredential implements TokenCredential {
     this.#logger.info(
       `getToken() => Authenticated account. Client ID: ${text("appid") === "No identifier available" ? text("azp") : text("appid")}. Tenant ID: ${text("tid")}. Object ID: ${text("oid")}.`,
     );
+  }
+
+  /**
+   * The cache key of a request; single-scope keys of the configured tenant are kept, so that a
+   * repeated call looks up a string whose hash is already known instead of building a new one.
+   */
+  #requestKey(tenantId: string, scopes: readonly string[], enableCae: boolean): string {
+    const scope = scopes.length === 1 ? scopes[0] : undefined;
+    if (scope === undefined || tenantId !== this.#options.tenantId) return this.#cacheKey(tenantId, scopes, enableCae);
+    const keys = enableCae ? this.#caeKeys : this.#plainKeys;
+    let key = keys.get(scope);
+    if (key === undefined) {
+      key = this.#cacheKey(tenantId, scopes, enableCae);
+      if (keys.size >= 1024) keys.clear();
+      keys.set(scope, key);
+    }
+    return key;
   }
 
   #cacheKey(tenantId: string, scopes: readonly string[], enableCae: boolean): string {

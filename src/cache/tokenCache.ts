@@ -57,12 +57,19 @@ export function cacheKey(parts: CacheKeyParts): string {
   return `v1|${authorityOf(parts.authorityHost)}/${parts.tenantId}|${parts.clientId}|${parts.enableCae ? "cae" : "-"}|${grant}|${scopes}`;
 }
 
+/** The last authority host seen and its key part: a credential has one, and URL parsing is not free. */
+let lastAuthority: readonly [string, string] | undefined;
+
 function authorityOf(authorityHost: string): string {
+  if (lastAuthority !== undefined && lastAuthority[0] === authorityHost) return lastAuthority[1];
+  let host: string;
   try {
-    return new URL(authorityHost).host.toLowerCase();
+    host = new URL(authorityHost).host.toLowerCase();
   } catch {
-    return authorityHost.toLowerCase();
+    host = authorityHost.toLowerCase();
   }
+  lastAuthority = [authorityHost, host];
+  return host;
 }
 
 /** What the cache reports about a lookup, for logs. */
@@ -144,6 +151,13 @@ export class TokenCache {
     if (options.bypassRead) {
       options.onOutcome?.("bypass");
       return this.#tokens.refresh(key, acquire, { variant: options.bypassKey ?? "", signal: options.signal });
+    }
+    // A fresh first-level token answers without building the flight's options (calls with options,
+    // such as an SDK client's abort signal, come here on every call).
+    const fresh = this.peek(key);
+    if (fresh !== undefined) {
+      options.onOutcome?.("hit");
+      return Promise.resolve(fresh);
     }
     const shared = this.#shared;
     const onOutcome = options.onOutcome;
