@@ -23,6 +23,8 @@ import { BoundCredentialConfigurationError, type EntryReport } from "./errors.ts
 import type { CredentialLogger } from "./logging.ts";
 import { createRuntime, dependenciesFrom, environmentOption, type Environment, type Runtime } from "./runtime.ts";
 import { tracingClient } from "./tracing.ts";
+import { DEFAULT_NETWORK_OPTIONS } from "./configuration/network.ts";
+import { withDeadline } from "./transport/deadline.ts";
 
 /** Details of the last token served, for the CLI and for logs. */
 export interface TokenProvenance {
@@ -260,7 +262,7 @@ export class BoundClientCredential implements TokenCredential {
     const enableCae = options.enableCae === true;
     const claims = options.claims === undefined || options.claims === "" ? undefined : options.claims;
     const key = this.#requestKey(tenantId, scopeList, enableCae);
-    const { signal, release } = toAbortSignal(options.abortSignal);
+    const { signal, release } = withDeadline(toAbortSignal(options.abortSignal), (this.#options.network ?? DEFAULT_NETWORK_OPTIONS).getTokenTimeoutMs);
     let served: ServedToken | undefined;
     let outcome: CacheOutcome = "hit";
     let token: CachedToken;

@@ -15,6 +15,7 @@ import { MsalAcquirer } from "./acquisition/unbound/msalAcquirer.ts";
 import { ScopedNetworkClient } from "./acquisition/unbound/requestScope.ts";
 import type { CacheSettings } from "./cache/cacheSettings.ts";
 import { TokenCache } from "./cache/tokenCache.ts";
+import { httpClientNetworkOptions } from "./configuration/network.ts";
 import type { NormalizedOptions } from "./configuration/normalized.ts";
 import { credentialLogger, type CredentialLogger } from "./logging.ts";
 import { createSource } from "./sources/index.ts";
@@ -22,7 +23,7 @@ import { mtlsAuthorityHostFor, tokenEndpointFor } from "./transport/endpoints.ts
 import { HttpClient } from "./transport/httpClient.ts";
 import { createMsalNetworkClient } from "./transport/msalNetworkClient.ts";
 import { processRegionCache, RegionCache, resolveRegion } from "./transport/region.ts";
-import { stsRetryPolicy } from "./transport/retry.ts";
+import { stsRetryOptionsFrom, stsRetryPolicy } from "./transport/retry.ts";
 import type { TokenClientRetryOptions } from "./transport/tokenClient.ts";
 
 /** Option key: the clock, `() => ms since epoch`. */
@@ -87,8 +88,10 @@ export interface Runtime {
 
 /** Builds the runtime of `options` on `dependencies`. */
 export function createRuntime(options: NormalizedOptions, dependencies: RuntimeDependencies, cache: CacheSettings): Runtime {
-  const { now, env, retry, logger } = dependencies;
-  const http = new HttpClient({ ca: options.tlsCa });
+  const { now, env, logger } = dependencies;
+  const http = new HttpClient({ ca: options.tlsCa, ...httpClientNetworkOptions(options.network) });
+  // The configured retry tunables, with a test's seam (its sleep above all) on top.
+  const retry: TokenClientRetryOptions = { ...stsRetryOptionsFrom(options.network?.retryOptions), ...dependencies.retry };
   const region = (signal: AbortSignal): Promise<string | undefined> =>
     resolveRegion(options.azureRegion, env, { http, endpoint: options.imdsEndpoint, signal }, dependencies.regionCache);
   const mtlsTokenEndpoint = async (tenantId: string, signal: AbortSignal): Promise<string> => {
