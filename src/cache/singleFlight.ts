@@ -88,7 +88,14 @@ export class SingleFlight<K, V> {
     const controller = new AbortController();
     // Deferred by one tick, so that a synchronous throw in `work` is a rejection like any other.
     const state = { superseded: false };
-    const promise = Promise.resolve().then(() => work(controller.signal, state));
+    // The work starts at once (a request is on its way when `run` returns); a synchronous throw
+    // is a rejection like any other.
+    let promise: Promise<V>;
+    try {
+      promise = Promise.resolve(work(controller.signal, state));
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
     const flight: Flight<V> = { promise, controller, fresh, state, waiters: 0 };
     this.#flights.set(key, flight);
     const clear = (): void => {
@@ -221,36 +228,41 @@ export class RefreshAhead<V> {
    * rejects instead); when expired or absent, the result of `acquire`. Concurrent callers share one
    * `acquire`.
    */
-  async get(key: string, acquire: FlightWork<V>, options?: RefreshAheadCallOptions): Promise<V> {
+  get(key: string, acquire: FlightWork<V>, options?: RefreshAheadCallOptions): Promise<V> {
     const signal = options?.signal;
-    signal?.throwIfAborted();
-    const kept = this.#store.get(key);
-    const standing = kept === undefined ? "expired" : this.#freshness(kept, this.#now());
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     if (this.#flights.isFresh(key)) {
       // A refresh is under way because what is kept may predate a change: wait for it.
-      const value = await this.#flights.run(key, this.#keeping(key, acquire), options);
-      options?.onOutcome?.("refresh");
-      return value;
+      return this.#flights.run(key, this.#keeping(key, acquire), options).then((value) => {
+        options?.onOutcome?.("refresh");
+        return value;
+      });
     }
+    const kept = this.#store.get(key);
+    const standing = kept === undefined ? "expired" : this.#freshness(kept, this.#now());
     if (standing === "fresh") {
       options?.onOutcome?.("hit");
-      return kept as V;
+      return Promise.resolve(kept as V);
     }
     if (standing === "expired") {
       options?.onOutcome?.("miss");
       return this.#flights.run(key, this.#keeping(key, acquire), options);
     }
+    return this.#refreshStale(key, kept as V, acquire, options);
+  }
+
+  async #refreshStale(key: string, kept: V, acquire: FlightWork<V>, options: RefreshAheadCallOptions | undefined): Promise<V> {
     try {
       const value = await this.#flights.run(key, this.#keeping(key, acquire), options);
       options?.onOutcome?.("refresh");
       return value;
     } catch (error) {
-      if (signal?.aborted === true) throw error;
+      if (options?.signal?.aborted === true) throw error;
       // Serve the old value only while it is still usable at this moment, not when the call began.
-      if (this.#freshness(kept as V, this.#now()) !== "expired") {
+      if (this.#freshness(kept, this.#now()) !== "expired") {
         options?.onStaleServed?.(error);
         options?.onOutcome?.("stale-served");
-        return kept as V;
+        return kept;
       }
       throw error;
     }

@@ -3,6 +3,18 @@
  * its delays and returns at once, one deferred promise. They replace time and waiting only; nothing
  * of the library is replaced.
  */
+import {
+  clockOption,
+  environmentOption,
+  loggerOption,
+  regionCacheOption,
+  retryOption,
+  type Environment,
+  type RuntimeSeams,
+} from "../../src/runtime.ts";
+import type { CredentialLogger } from "../../src/logging.ts";
+import type { RegionCache } from "../../src/transport/region.ts";
+import type { TokenClientRetryOptions } from "../../src/transport/tokenClient.ts";
 
 /** A clock the test moves by hand; starts at the real time, so assertions signed now stay valid. */
 export class TestClock {
@@ -61,4 +73,25 @@ export function deferred<T = void>(): Deferred<T> {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/** The dependencies a test replaces, by name. */
+export interface Seams {
+  readonly now?: () => number;
+  readonly env?: Environment;
+  readonly retry?: TokenClientRetryOptions;
+  readonly logger?: CredentialLogger;
+  readonly regionCache?: RegionCache;
+}
+
+/** `options` with `seams` under the symbol keys the credential reads them from. */
+export function withSeams<T extends object>(options: T, seams: Seams): T & RuntimeSeams {
+  return {
+    ...options,
+    ...(seams.now === undefined ? {} : { [clockOption]: seams.now }),
+    ...(seams.env === undefined ? {} : { [environmentOption]: seams.env }),
+    ...(seams.retry === undefined ? {} : { [retryOption]: seams.retry }),
+    ...(seams.logger === undefined ? {} : { [loggerOption]: seams.logger }),
+    ...(seams.regionCache === undefined ? {} : { [regionCacheOption]: seams.regionCache }),
+  };
 }

@@ -48,9 +48,9 @@ test("a TLS refusal or reset with a minted binding certificate is a rejection (r
     const tls = new TransportError("tls", "mtlsauth.microsoft.com", "The TLS handshake was refused.");
     const reset = new TransportError("reset", "mtlsauth.microsoft.com", "The connection was reset.");
     const connect = new TransportError("connect", "mtlsauth.microsoft.com", "Connection refused.");
-    assert.equal(classifyFailure(managedIdentity, tls, source).outcome, "rejected");
-    assert.equal(classifyFailure(managedIdentity, reset, source).outcome, "rejected");
-    assert.equal(classifyFailure(managedIdentity, connect, source).outcome, "unavailable");
+    assert.equal(classifyFailure(managedIdentity, tls, undefined, source).outcome, "rejected");
+    assert.equal(classifyFailure(managedIdentity, reset, undefined, source).outcome, "rejected");
+    assert.equal(classifyFailure(managedIdentity, connect, undefined, source).outcome, "unavailable");
     assert.equal(source.isBindingRejection?.(entraError(401, "invalid_client", 500181)), true);
     assert.equal(source.isBindingRejection?.(entraError(400, "invalid_scope", 70011)), false);
   } finally {
@@ -60,6 +60,6 @@ test("a TLS refusal or reset with a minted binding certificate is a rejection (r
 
 test("the same TLS refusal with a certificate that is not minted makes the entry unavailable", () => {
   const tls = new TransportError("tls", "mtlsauth.microsoft.com", "The TLS handshake was refused.");
-  assert.equal(classifyFailure(certificate, tls, {}).outcome, "unavailable");
+  assert.equal(classifyFailure(certificate, tls, undefined, {}).outcome, "unavailable");
   assert.equal(classifyFailure(certificate, tls).outcome, "unavailable");
 });
