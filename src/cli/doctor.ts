@@ -12,13 +12,14 @@ import type { NormalizedEntry, NormalizedOptions } from "../configuration/normal
 import type { BoundClientCredentialOptions, SignedAssertionFromManagedIdentityCredentialDescription } from "../configuration/types.ts";
 import { normalizeOptions } from "../configuration/validate.ts";
 import { BoundCredentialConfigurationError } from "../errors.ts";
-import { createSource } from "../sources/index.ts";
+import type { CredentialSource } from "../sources/types.ts";
+import { readCacheSettings } from "../cache/cacheSettings.ts";
+import { createRuntime, dependenciesFrom } from "../runtime.ts";
 import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
 import { selectorOf } from "../sources/managedIdentity/identity.ts";
-import { createManagedIdentityServices, type ManagedIdentityServices } from "../sources/managedIdentity/services.ts";
+import type { ManagedIdentityServices } from "../sources/managedIdentity/services.ts";
 import { mtlsAuthorityHostFor, tokenEndpointFor } from "../transport/endpoints.ts";
-import { HttpClient } from "../transport/httpClient.ts";
-import { httpClientNetworkOptions } from "../configuration/network.ts";
+import type { HttpClient } from "../transport/httpClient.ts";
 import { ImdsV2Error, type PlatformMetadata } from "../transport/imdsV2.ts";
 import { resolveRegion } from "../transport/region.ts";
 import {
@@ -127,16 +128,18 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return EXIT_USAGE;
   }
 
-  // The same proxy and pools as the credential, so that what doctor reaches is what getToken reaches.
-  const http = new HttpClient({ ca: normalized.tlsCa, connectTimeoutMs: 5000, ...httpClientNetworkOptions(normalized.network) });
-  const managedIdentity = createManagedIdentityServices({ options: normalized, now: Date.now, env: process.env, http });
+  // The credential's own composition root: the same HTTP client (proxy, pools, CAs), sources and
+  // managed identity services, so that what doctor reaches is what getToken reaches.
+  const runtime = createRuntime(normalized, dependenciesFrom(undefined, { env: process.env }), readCacheSettings(configuration.options));
+  const { http, managedIdentity } = runtime;
   const log = captureCredentialLog(io, flags.verbose === true);
   try {
     const signal = AbortSignal.timeout(deadline);
     const hosts = await describeHosts(configuration, flags, normalized, http, signal);
     const reports: EntryReport[] = [];
-    for (const entry of normalized.entries) {
-      const report = await progress.time(entry.id, () => checkEntry(entry, normalized, hosts, http, managedIdentity, signal), `Checking ${entry.id}`);
+    for (const [position, entry] of normalized.entries.entries()) {
+      const source = runtime.sources[position]!;
+      const report = await progress.time(entry.id, () => checkEntry(entry, source, normalized, hosts, managedIdentity, signal), `Checking ${entry.id}`);
       report.ms = progress.steps.at(-1)?.ms ?? 0;
       if (flags.acquire === true && !report.skipped) {
         report.acquire = await progress.time(
@@ -163,7 +166,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return usable.length > 0 ? EXIT_OK : EXIT_FAILED;
   } finally {
     log.restore();
-    await http.close();
+    await runtime.close();
   }
 }
 
@@ -238,9 +241,9 @@ function newReport(entry: NormalizedEntry): EntryReport {
 
 async function checkEntry(
   entry: NormalizedEntry,
+  source: CredentialSource,
   options: NormalizedOptions,
   hosts: Hosts,
-  http: HttpClient,
   managedIdentity: ManagedIdentityServices,
   signal: AbortSignal,
 ): Promise<EntryReport> {
@@ -257,7 +260,6 @@ async function checkEntry(
     return report;
   }
 
-  const source = createSource(entry, { options, now: Date.now, env: process.env, http, managedIdentity });
   let material;
   try {
     material = await source.load(signal);
