@@ -83,6 +83,33 @@ function checkClient(client: unknown): RedisTokenCacheClient {
   return client as RedisTokenCacheClient;
 }
 
+/** Whether the current outage of a client was logged. */
+interface OutageState {
+  reported: boolean;
+}
+
+/** One `error` listener per client, however many stores share it. */
+const watched = new WeakMap<RedisTokenCacheClient, OutageState>();
+
+/**
+ * A node-redis client emits `error` on every failed (re)connection, and an emitter without a
+ * listener throws it, which would take the process down with Redis. Logged once per outage.
+ */
+function watchClient(client: RedisTokenCacheClient, log: CredentialLogger): OutageState {
+  let state = watched.get(client);
+  if (state === undefined) {
+    const created: OutageState = { reported: false };
+    state = created;
+    watched.set(client, created);
+    client.on?.("error", (error: unknown) => {
+      if (created.reported) return;
+      created.reported = true;
+      log.warning(`the Redis client reported an error (${errorName(error)}); the credential carries on without the shared cache until it is back.`);
+    });
+  }
+  return state;
+}
+
 class RedisTokenCache implements DistributedTokenCache {
   readonly #client: RedisTokenCacheClient;
   readonly #keys: readonly SealingKey[];
@@ -90,26 +117,20 @@ class RedisTokenCache implements DistributedTokenCache {
   readonly #log: CredentialLogger;
   /** Each kind of unreadable record is logged once, not once per read. */
   readonly #reported = new Set<OpenFailure>();
-  #clientErrorReported = false;
+  readonly #outage: OutageState;
 
   constructor(client: RedisTokenCacheClient, keys: readonly SealingKey[], prefix: string, log: CredentialLogger) {
     this.#client = client;
     this.#keys = keys;
     this.#prefix = prefix;
     this.#log = log;
-    // A node-redis client emits `error` on every failed (re)connection; an emitter without a
-    // listener throws it, which would take the process down with Redis.
-    client.on?.("error", (error: unknown) => {
-      if (this.#clientErrorReported) return;
-      this.#clientErrorReported = true;
-      this.#log.warning(`the Redis client reported an error (${errorName(error)}); the credential carries on without the shared cache until it is back.`);
-    });
+    this.#outage = watchClient(client, log);
   }
 
   async get(key: string, options: DistributedCacheOperationOptions): Promise<DistributedCacheRecord | undefined> {
     const names = redisKeys(this.#prefix, key);
     const value = await this.#run(options.signal, (commands) => commands.get(names.record));
-    this.#clientErrorReported = false;
+    this.#outage.reported = false;
     if (value === null || value === undefined) return undefined;
     if (typeof value !== "string") return this.#unreadable("malformed");
     const opened = open(value, key, this.#keys);
