@@ -7,7 +7,7 @@
  * installs them when missing). Tests that use it skip with a reason when they are absent.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -166,6 +166,51 @@ export async function startRedisServer(options: { cluster?: boolean } = {}): Pro
     },
     stop: async () => {
       await exit("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A Redis Sentinel watching one master, as `createSentinel` of node-redis needs. */
+export interface RedisSentinel {
+  readonly port: number;
+  /** The monitored master's name. */
+  readonly name: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a Sentinel (`redis-server --sentinel`) that monitors `master` under `name`. */
+export async function startRedisSentinel(master: RedisServer, name = "bcc"): Promise<RedisSentinel> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "bcc-sentinel-"));
+  const config = join(dir, "sentinel.conf");
+  // Sentinel rewrites its configuration file, so it must be a writable file of its own.
+  writeFileSync(
+    config,
+    [`port ${port}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`, `sentinel down-after-milliseconds ${name} 5000`, ""].join("\n"),
+  );
+  const child = spawn("redis-server", [config, "--sentinel", "--loglevel", "warning", "--logfile", ""], { stdio: "ignore" });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  await waitForPing(port, child);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const answer = await new Promise<string>((resolve) =>
+      execFile("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "SENTINEL", "get-master-addr-by-name", name], (error, stdout) => resolve(error ? "" : stdout)),
+    );
+    if (answer.includes(String(master.port))) break;
+    if (Date.now() > deadline) throw new Error("the sentinel did not report its master");
+    await sleep(50);
+  }
+  return {
+    port,
+    name,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        child.kill("SIGTERM");
+        await exited;
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -7,9 +7,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { DistributedTokenCache } from "../../src/cache/distributedCache.ts";
+import { createSentinel } from "redis";
 import { createRedisTokenCache } from "../../src/redis/index.ts";
 import { captureLogs } from "../credential/support.ts";
-import { redisMissing, startRedisServer, type RedisServer } from "../helpers/redisServer.ts";
+import { redisMissing, startRedisSentinel, startRedisServer, type RedisServer } from "../helpers/redisServer.ts";
 import {
   budget,
   cacheKeyFor,
@@ -228,6 +229,33 @@ describe("Redis token cache (cluster)", { skip: redisMissing }, () => {
       assert.equal(await cluster.exists(keys.find((key) => key.endsWith(":lock")) ?? ""), 0);
     } finally {
       await cluster.close();
+    }
+  });
+});
+
+describe("Redis token cache (sentinel)", { skip: redisMissing }, () => {
+  test("a Sentinel client finds the master and round-trips records and locks", async () => {
+    const master = await startRedisServer();
+    const sentinel = await startRedisSentinel(master);
+    const client = createSentinel({ name: sentinel.name, sentinelRootNodes: [{ host: "127.0.0.1", port: sentinel.port }] });
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+      const cache = createRedisTokenCache({ client, encryptionKeys: [newKey()] });
+      const record = await recordFor(CLIENT_A);
+      await cache.set(cacheKeyFor(CLIENT_A), record, { ...budget(500), ttlMs: 60_000 });
+      assert.deepEqual(await cache.get(cacheKeyFor(CLIENT_A), budget(500)), record);
+      const lock = await cache.tryLock?.(cacheKeyFor(CLIENT_A), { ...budget(500), ttlMs: 10_000 });
+      assert.ok(lock !== undefined);
+      assert.equal(await cache.tryLock?.(cacheKeyFor(CLIENT_A), { ...budget(500), ttlMs: 10_000 }), undefined);
+      await lock.release();
+      const keys = (await master.command("--scan")).split("\n").filter(Boolean);
+      assert.equal(keys.length, 1, "the record is on the master; the lock is released");
+      assert.match(keys[0] ?? "", /^bcc:\{[A-Za-z0-9_-]{43}\}:t$/);
+    } finally {
+      await client.close().catch(() => undefined);
+      await sentinel.stop();
+      await master.stop();
     }
   });
 });
