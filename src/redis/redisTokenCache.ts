@@ -156,24 +156,38 @@ class RedisTokenCache implements DistributedTokenCache {
     const ttlMs = Math.max(1, Math.ceil(options.ttlMs));
     const names = redisKeys(this.#prefix, key);
     const holder = randomBytes(18).toString("base64url");
-    const reply = await this.#run(options.signal, (commands) =>
+    let released = false;
+    const release = async (): Promise<void> => {
+      if (released) return;
+      released = true;
+      try {
+        await this.#run(AbortSignal.timeout(RELEASE_TIMEOUT_MS), (commands) =>
+          commands.eval(RELEASE_SCRIPT, { keys: [names.lock], arguments: [holder] }),
+        );
+      } catch (error) {
+        this.#log.verbose(`a lock could not be released (${errorName(error)}); it expires on its own within ${ttlMs} ms.`);
+      }
+    };
+    let abandoned = false;
+    const attempt = this.#send(options.signal, (commands) =>
       commands.set(names.lock, holder, { expiration: { type: "PX", value: ttlMs }, condition: "NX" }),
     );
-    if (reply !== "OK") return undefined;
-    let released = false;
-    return {
-      release: async (): Promise<void> => {
-        if (released) return;
-        released = true;
-        try {
-          await this.#run(AbortSignal.timeout(RELEASE_TIMEOUT_MS), (commands) =>
-            commands.eval(RELEASE_SCRIPT, { keys: [names.lock], arguments: [holder] }),
-          );
-        } catch (error) {
-          this.#log.verbose(`a lock could not be released (${errorName(error)}); it expires on its own within ${ttlMs} ms.`);
-        }
+    // A SET that was already sent when the caller stopped waiting may still take the lock; nobody
+    // would release it and the fleet would wait for its expiry. Release it as soon as it is known.
+    attempt.sent.then(
+      (reply) => {
+        if (abandoned && reply === "OK") void release();
       },
-    };
+      () => undefined,
+    );
+    try {
+      const reply = await attempt.waited;
+      if (reply !== "OK") return undefined;
+    } catch (error) {
+      abandoned = true;
+      throw error;
+    }
+    return { release };
   }
 
   #sealingKey(): SealingKey {
@@ -186,14 +200,19 @@ class RedisTokenCache implements DistributedTokenCache {
    * same moment even when the command was already sent.
    */
   #run<T>(signal: AbortSignal, command: (commands: RedisTokenCacheCommands) => Promise<T>): Promise<T> {
-    signal.throwIfAborted();
-    let pending: Promise<T>;
+    return this.#send(signal, command).waited;
+  }
+
+  /** {@link RedisTokenCache.#run}, also giving the command's own outcome (`sent`), whoever stopped waiting. */
+  #send<T>(signal: AbortSignal, command: (commands: RedisTokenCacheCommands) => Promise<T>): { sent: Promise<T>; waited: Promise<T> } {
+    let sent: Promise<T>;
     try {
-      pending = command(this.#client.withCommandOptions({ abortSignal: signal }));
+      signal.throwIfAborted();
+      sent = command(this.#client.withCommandOptions({ abortSignal: signal }));
     } catch (error) {
-      return Promise.reject(error);
+      sent = Promise.reject(error);
     }
-    return abortable(pending, signal);
+    return { sent, waited: abortable(sent, signal) };
   }
 
   #unreadable(failure: OpenFailure): undefined {

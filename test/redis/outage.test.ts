@@ -140,6 +140,23 @@ describe("Redis outages", { skip: redisMissing }, () => {
     assert.deepEqual(unhandled, []);
   });
 
+  test("a lock taken by a SET the caller stopped waiting for is released, not left to block the fleet", async () => {
+    await untilWorking(cache);
+    const key = cacheKeyFor(CLIENT_A, "https://orphan.example/.default");
+    await server.freeze(600);
+    // Sent on the open connection, answered only after the sleep: the caller has long given up.
+    await assert.rejects(cache.tryLock?.(key, { signal: AbortSignal.timeout(BUDGET_MS), ttlMs: 30_000 }) ?? Promise.resolve());
+    const deadline = Date.now() + 5_000;
+    let lock;
+    while (lock === undefined && Date.now() < deadline) {
+      await sleep(50);
+      lock = await cache.tryLock?.(key, { signal: AbortSignal.timeout(500), ttlMs: 30_000 }).catch(() => undefined);
+    }
+    assert.ok(lock !== undefined, "the abandoned lock was released well before its 30 s expiry");
+    await lock.release();
+    assert.deepEqual(unhandled, []);
+  });
+
   test("Redis stopped for good: operations keep ending within their budget", async () => {
     await untilWorking(cache);
     await server.kill();
