@@ -60,8 +60,10 @@ export async function main(options: SampleOptions = {}): Promise<SampleResult> {
   await redis.connect();
 
   // 2. The application's credential, sharing its tokens through that Redis.
-  const sharedCache = { distributedCache: createRedisTokenCache({ client: redis, encryptionKeys: [setting("TOKEN_CACHE_KEY")], keyPrefix: "bcc:" }) };
-  const credential = new BoundClientCredential({ ...identity, ...sharedCache });
+  const credential = new BoundClientCredential({
+    ...identity,
+    distributedCache: createRedisTokenCache({ client: redis, encryptionKeys: [setting("TOKEN_CACHE_KEY")], keyPrefix: "bcc:" }),
+  });
   try {
     const token = await credential.getToken(scopeFrom(env));
     const result = resultOf("azure", credential, token.token);

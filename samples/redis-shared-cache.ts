@@ -83,12 +83,11 @@ export async function main(options: SampleOptions = {}): Promise<RedisSharedCach
       cleanup.push(async () => {
         await redis.close();
       });
-      const sharedCache = { distributedCache: createRedisTokenCache({ client: redis, encryptionKeys: [encryptionKey], keyPrefix }) };
       const credential = new BoundClientCredential({
         tenantId: settings.tenantId,
         clientId: settings.clientId,
         clientCredentials: [{ sourceType: "ClientSecret", clientSecret: settings.clientSecret }],
-        ...sharedCache,
+        distributedCache: createRedisTokenCache({ client: redis, encryptionKeys: [encryptionKey], keyPrefix }),
         ...connection,
       });
       cleanup.push(() => credential.close());

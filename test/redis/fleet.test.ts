@@ -11,7 +11,6 @@ import { startEmulator, type Emulator, type RegisteredApp } from "../../src/emul
 import { redisMissing, startRedisServer, type RedisServer } from "../helpers/redisServer.ts";
 import { Fleet } from "./fleet.ts";
 import type { FleetWorkerResult } from "./fleetWorker.ts";
-import { sharedCacheUnsupported } from "./support.ts";
 
 const REPLICAS = 8;
 /** Five minutes of expiry margin plus a few seconds: each token is served for about four seconds. */
@@ -26,7 +25,7 @@ function assertAllOk(results: readonly FleetWorkerResult[]): void {
   );
 }
 
-describe("a fleet of 8 processes sharing Redis", { skip: redisMissing || sharedCacheUnsupported, timeout: 120_000 }, () => {
+describe("a fleet of 8 processes sharing Redis", { skip: redisMissing, timeout: 120_000 }, () => {
   let emulator: Emulator;
   let app: RegisteredApp;
   let redis: RedisServer;

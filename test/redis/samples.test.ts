@@ -8,11 +8,10 @@ import { after, before, describe, test } from "node:test";
 import { main as azureManagedRedis } from "../../samples/redis-azure-managed-entraid.ts";
 import { main as sharedCache } from "../../samples/redis-shared-cache.ts";
 import { redisMissing, startRedisServer, type RedisServer } from "../helpers/redisServer.ts";
-import { sharedCacheUnsupported } from "./support.ts";
 
 const JWT = /eyJ[\w-]+\.eyJ[\w-]+\./;
 
-describe("Redis samples", { skip: redisMissing || sharedCacheUnsupported }, () => {
+describe("Redis samples", { skip: redisMissing }, () => {
   let server: RedisServer;
   before(async () => {
     server = await startRedisServer();

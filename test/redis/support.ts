@@ -3,7 +3,6 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { SignJWT } from "jose";
 import { createClient, createCluster } from "redis";
 import type { DistributedCacheRecord } from "../../src/cache/distributedCache.ts";
-import { BoundClientCredential } from "../../src/index.ts";
 import type { RedisServer } from "../helpers/redisServer.ts";
 
 export const TENANT = "8f2c1d3e-5a4b-4c6d-9e8f-0a1b2c3d4e5f";
@@ -64,24 +63,3 @@ export async function dumpKeyspace(client: StandaloneClient): Promise<Map<string
   return entries;
 }
 
-/**
- * Why the credential-level Redis tests cannot run, or false: a build of the credential that does
- * not know the `distributedCache` option refuses it at construction.
- */
-export const sharedCacheUnsupported: string | false = (() => {
-  const store = { get: () => undefined, set: () => undefined, delete: () => undefined };
-  const shared = { distributedCache: store };
-  try {
-    const credential = new BoundClientCredential({
-      tenantId: TENANT,
-      clientId: CLIENT_A,
-      clientCredentials: [{ sourceType: "ClientSecret", clientSecret: "not-used" }],
-      ...shared,
-    });
-    void credential.close();
-    return false;
-  } catch (error) {
-    if ((error as { code?: unknown }).code === "BCC_UNKNOWN_OPTION") return "this build of BoundClientCredential has no distributedCache option";
-    throw error;
-  }
-})();
