@@ -15,8 +15,12 @@ import type { FleetWorkerResult } from "./fleetWorker.ts";
 const REPLICAS = 8;
 /** Five minutes of expiry margin plus a few seconds: each token is served for about four seconds. */
 const LIFETIME_SECONDS = 304;
-/** The operation budget of the second level (its default). */
-const BUDGET_MS = 50;
+/**
+ * The operation budget of the second level. The default is 50 ms; eight processes sharing two cores
+ * with the rest of the suite do not always get the CPU within it (a replica that misses it acquires
+ * on its own, which the cold-scope count would show), so the fleet is given 250 ms.
+ */
+const BUDGET_MS = 250;
 
 function assertAllOk(results: readonly FleetWorkerResult[]): void {
   assert.deepEqual(
@@ -106,7 +110,7 @@ describe("a fleet of 8 processes sharing Redis", { skip: redisMissing, timeout: 
    * Redis operation before it acquires on its own; never a lock's 10 s, never a hang. An acquisition
    * from the emulator on this machine takes a few tens of ms; the bound leaves room for a loaded CI.
    */
-  const BOUND_MS = 4 * BUDGET_MS + 1_500;
+  const BOUND_MS = 4 * BUDGET_MS + 2_000;
 
   test("Redis killed mid-run and restarted: every getToken succeeds within the budget plus one acquisition", async () => {
     const results = await callsDuring(async () => {
