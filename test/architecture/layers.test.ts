@@ -23,6 +23,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   cache: [],
   acquisition: ["configuration", "sources", "transport", "cache"],
   emulator: [],
+  // The Redis store (a subpath of its own) implements the second-level contract of the cache.
+  redis: ["cache"],
   cli: ["*"],
   "(top)": ["*"],
 };
