@@ -13,6 +13,8 @@ import { BoundClientCredential } from "../boundClientCredential.ts";
 import { optionsFromConfiguration } from "../configuration/fromConfiguration.ts";
 import type { BoundClientCredentialOptions, CustomSignedAssertionProvider } from "../configuration/types.ts";
 import { BoundCredentialConfigurationError } from "../errors.ts";
+import { describeArgumentError } from "./arguments.ts";
+import { ConfigurationFileError, missingSection, parseJsonWithComments } from "./configFile.ts";
 import type { CliCommand, CliIo } from "./types.ts";
 
 /** Exit codes shared by `token` and `doctor`. */
@@ -165,11 +167,12 @@ export function parseFlags<T extends Record<string, { type: "string" | "boolean"
   argv: readonly string[],
   own: T,
 ): Record<string, string | boolean | string[] | undefined> {
+  const options = { ...CONFIGURATION_FLAGS, ...own };
   try {
-    const { values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { ...CONFIGURATION_FLAGS, ...own } });
+    const { values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options });
     return values as Record<string, string | boolean | string[] | undefined>;
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(describeArgumentError(error, options));
   }
 }
 
@@ -198,7 +201,15 @@ export async function loadConfiguration(values: ConfigurationFlagValues): Promis
   if (file === undefined || file === "") {
     throw new UsageError("--config is required: pass the appsettings.json that holds the AzureAd section.");
   }
-  const json = parseJsonWithComments(await readText(file, "--config"), file);
+  let json: unknown;
+  try {
+    json = await parseJsonWithComments(await readText(file, "--config"), file);
+  } catch (error) {
+    if (error instanceof ConfigurationFileError) throw new UsageError(error.message);
+    throw error;
+  }
+  const noSection = values.section === undefined ? undefined : missingSection(json, values.section, file);
+  if (noSection !== undefined) throw new UsageError(noSection);
   const caCertificates: string[] = [];
   for (const caFile of values["ca-file"] ?? []) {
     const pem = await readText(caFile, "--ca-file");
@@ -273,56 +284,6 @@ async function readText(file: string, flag: string): Promise<string> {
             ? "it is a directory"
             : (error as Error).message;
     throw new UsageError(`Cannot read ${flag} ${file}: ${why}.`, { cause: error });
-  }
-}
-
-/**
- * Parses JSON as .NET configuration files are written: `//` and `/* *\/` comments and trailing
- * commas are allowed, as `Microsoft.Extensions.Configuration.Json` allows them.
- *
- * @throws UsageError naming the line and column of a syntax error
- */
-export function parseJsonWithComments(text: string, file: string): unknown {
-  const source = text.replace(/^\uFEFF/, "");
-  let out = "";
-  let i = 0;
-  while (i < source.length) {
-    const c = source[i]!;
-    if (c === '"') {
-      let j = i + 1;
-      while (j < source.length && source[j] !== '"') j += source[j] === "\\" ? 2 : 1;
-      out += source.slice(i, j + 1);
-      i = j + 1;
-    } else if (c === "/" && source[i + 1] === "/") {
-      while (i < source.length && source[i] !== "\n") i++;
-    } else if (c === "/" && source[i + 1] === "*") {
-      const end = source.indexOf("*/", i + 2);
-      const comment = source.slice(i, end === -1 ? source.length : end + 2);
-      // Keep line breaks, so that error positions still point at the right line.
-      out += comment.replace(/[^\n]/g, " ");
-      i += comment.length;
-    } else if (c === ",") {
-      let j = i + 1;
-      while (j < source.length && /\s/.test(source[j]!)) j++;
-      out += source[j] === "}" || source[j] === "]" ? " " : ",";
-      i++;
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  try {
-    return JSON.parse(out);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    const position = /position (\d+)/.exec(message);
-    let where = "";
-    if (position !== null) {
-      const before = out.slice(0, Number(position[1]));
-      const line = before.split("\n").length;
-      where = ` at line ${line}, column ${before.length - before.lastIndexOf("\n")}`;
-    }
-    throw new UsageError(`${file} is not valid JSON${where}: ${message.replace(/ in JSON at position \d+.*$/, "")}. Fix the file and try again.`);
   }
 }
 
