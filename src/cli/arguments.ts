@@ -17,8 +17,8 @@ export function describeArgumentError(error: unknown, flags: FlagTable): string 
   // parseArgs: "Unknown option '--scop'. To specify a positional argument starting with a '-', …"
   const given = /Unknown option '(-{1,2}[^'=]+)/.exec(message)?.[1];
   if (given === undefined) return message;
-  if (!given.startsWith("--")) return `Unknown option ${given}.`;
+  if (!given.startsWith("--")) return `Unknown option '${given}'.`;
   const name = given.slice(2);
   const close = closestMatch(name, Object.keys(flags));
-  return `Unknown option ${given}.${close === undefined ? "" : ` Did you mean --${close}?`}`;
+  return `Unknown option '${given}'.${close === undefined ? "" : ` Did you mean --${close}?`}`;
 }

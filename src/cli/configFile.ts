@@ -80,5 +80,5 @@ export function missingSection(json: unknown, section: string, file: string): st
   const sections = sectionsIn(json);
   const close = closestMatch(section, sections);
   const list = sections.length === 0 ? "it has no sections" : `its sections are ${sections.join(", ")}`;
-  return `--section ${section} is not in ${file}: ${list}.${close === undefined ? "" : ` Did you mean --section ${close}?`}`;
+  return `--section ${section}: is not a section of ${file}; ${list}.${close === undefined ? "" : ` Did you mean --section ${close}?`}`;
 }
