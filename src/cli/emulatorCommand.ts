@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { startEmulator } from "../emulator/index.ts";
+import { describeArgumentError } from "./arguments.ts";
 import type { CliCommand, CliIo } from "./types.ts";
 
 const HELP = `Usage: bound-credential emulator [options]
@@ -25,6 +26,15 @@ Options:
   --tenant-id <id>      The tenant id (default: random)
   -h, --help            Show this help
 `;
+
+const FLAGS = {
+  port: { type: "string" },
+  "ca-file": { type: "string" },
+  "out-dir": { type: "string" },
+  "token-lifetime": { type: "string" },
+  "tenant-id": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 function integerOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
@@ -48,29 +58,24 @@ function writePrivateFile(file: string, content: string | Buffer): void {
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: "string" },
-        "ca-file": { type: "string" },
-        "out-dir": { type: "string" },
-        "token-lifetime": { type: "string" },
-        "tenant-id": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
+    ({ values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: FLAGS }));
   } catch (error) {
-    io.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${HELP}`);
+    io.stderr.write(`bound-credential emulator: ${describeArgumentError(error, FLAGS)}\n\n${HELP}`);
     return 2;
   }
   if (values.help === true) {
     io.stdout.write(HELP);
     return 0;
   }
-  const basePort = integerOption(values.port, "port", 0, 65_532);
-  const tokenLifetimeSeconds = integerOption(values["token-lifetime"], "token-lifetime", 1, 86_400 * 30);
+  let basePort: number | undefined;
+  let tokenLifetimeSeconds: number | undefined;
+  try {
+    basePort = integerOption(values.port, "port", 0, 65_532);
+    tokenLifetimeSeconds = integerOption(values["token-lifetime"], "token-lifetime", 1, 86_400 * 30);
+  } catch (error) {
+    io.stderr.write(`bound-credential emulator: ${error instanceof Error ? error.message : String(error)}\nRun \`bound-credential emulator --help\` for the options.\n`);
+    return 2;
+  }
   const outDir = path.resolve(values["out-dir"] ?? ".emulator");
   const caFile = path.resolve(values["ca-file"] ?? path.join(outDir, "ca.pem"));
   mkdirSync(outDir, { recursive: true });

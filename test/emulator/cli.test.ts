@@ -59,8 +59,11 @@ describe("bound-credential CLI", () => {
     const unknownOption = runCli(["emulator", "--bogus"]);
     assert.equal(await unknownOption.exit, 2);
     assert.match(unknownOption.output(), /--bogus/);
+    const typo = runCli(["emulator", "--out-dri", "x"]);
+    assert.equal(await typo.exit, 2);
+    assert.match(typo.output(), /Unknown option '--out-dri'\. Did you mean --out-dir\?/);
     const badPort = runCli(["emulator", "--port", "http"]);
-    assert.equal(await badPort.exit, 1);
+    assert.equal(await badPort.exit, 2);
     assert.match(badPort.output(), /--port must be an integer/);
   });
 
