@@ -145,13 +145,14 @@ export class HttpClient {
         : this.#getCertificateAgent(req.clientCertificate, req.sendChain === true);
 
     try {
-      const response = await undiciRequest(url, {
+      const pending = undiciRequest(url, {
         method: req.method,
         dispatcher,
         ...(req.headers === undefined ? {} : { headers: req.headers }),
         ...(req.body === undefined ? {} : { body: req.body }),
         ...(signal === undefined ? {} : { signal }),
       });
+      const response = signal === undefined ? await pending : await untilAborted(pending, signal);
       const headers = flattenHeaders(response.headers);
       const body = await this.#readBody(response.body, headers["content-length"], host);
       return { status: response.statusCode, headers, body };
@@ -264,6 +265,36 @@ export class HttpClient {
     }
     return fromUndiciError(err, url);
   }
+}
+
+/**
+ * The request's answer, or the signal's reason as soon as it aborts. undici 7 leaves a request
+ * whose connection is still in its TLS handshake waiting until the connect timeout, whatever the
+ * signal says; the handshake goes on failing or succeeding on its own, and a late answer's body
+ * is dropped.
+ */
+function untilAborted<T extends { body: Readable }>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    pending.then((late) => discard(late.body), () => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      pending.then((late) => discard(late.body), () => undefined);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    pending.then(
+      (response) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(response);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Drops a body we will not read; the abort error that destroying it emits has no one to tell. */
