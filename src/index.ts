@@ -10,6 +10,8 @@ export type {
   BoundClientCertificateCredentialOptions,
   BoundClientCredentialLoggingOptions,
   BoundClientCredentialOptions,
+  BoundClientCredentialProxyOptions,
+  BoundClientCredentialRetryOptions,
   BoundClientCredentialTlsOptions,
   CertificateCredentialDescription,
   ClientCertificatePEMCertificate,
