@@ -1,3 +1,5 @@
+// First: refuses an unsupported Node.js before any dependency is loaded.
+import "./nodeVersion.ts";
 export type {
   AssertionRequestContext,
   AttestationContext,
