@@ -4,7 +4,9 @@ import { decodeJwt } from "jose";
 import { CredentialList, type ServedToken } from "./acquisition/credentialList.ts";
 import { MtlsAcquirer } from "./acquisition/bound/mtlsAcquirer.ts";
 import { SourceEntry, type SourceEntryContext } from "./acquisition/sourceEntry.ts";
-import type { TokenRequest } from "./acquisition/types.ts";
+import { CLIENT_CREDENTIALS, onBehalfOfKind } from "./acquisition/onBehalfOf/userAssertion.ts";
+import { OnBehalfOfUserCredential } from "./acquisition/onBehalfOf/userCredential.ts";
+import type { RequestKind, TokenRequest } from "./acquisition/types.ts";
 import { MsalAcquirer } from "./acquisition/unbound/msalAcquirer.ts";
 import { ScopedNetworkClient } from "./acquisition/unbound/requestScope.ts";
 import { cacheKey, refreshAfter, TokenCache, type CacheOutcome } from "./cache/tokenCache.ts";
@@ -74,6 +76,12 @@ export interface TokenProvenance {
 const logger = credentialLogger("BoundClientCredential");
 
 /**
+ * How many users' tokens the On-Behalf-Of cache keeps (least recently used dropped first): a
+ * busy web API sees an open-ended number of users, and a token per user and scope.
+ */
+export const USER_TOKEN_CACHE_MAX_ENTRIES = 10_000;
+
+/**
  * A `TokenCredential` for Microsoft Entra ID that walks an ordered list of client credentials
  * (Microsoft.Identity.Web's `ClientCredentials`): the first entry that can obtain a token serves.
  * Entries flagged `useBoundCredential` obtain their token over mutual TLS — a certificate, or a
@@ -109,6 +117,8 @@ export class BoundClientCredential implements TokenCredential {
   readonly #options: NormalizedOptions;
   readonly #now: () => number;
   readonly #cache: TokenCache;
+  /** Users' tokens (On-Behalf-Of), apart from the app's so that many users never evict them. */
+  readonly #userCache: TokenCache;
   readonly #list: CredentialList;
   readonly #http: HttpClient;
   readonly #logger: CredentialLogger;
@@ -158,6 +168,7 @@ export class BoundClientCredential implements TokenCredential {
     this.#logger = logger;
     this.#http = new HttpClient({ ca: this.#options.tlsCa });
     this.#cache = new TokenCache(new MemoryTokenStore(this.#now), this.#now);
+    this.#userCache = new TokenCache(new MemoryTokenStore(this.#now, { maxEntries: USER_TOKEN_CACHE_MAX_ENTRIES }), this.#now);
     // msal-node's confidential client does not retry: apply the STS policy (one retry on a 5xx
     // without Retry-After or a timeout) as the mTLS token client does, with the same tunables.
     const retry = hooks.retry ?? {};
@@ -176,7 +187,7 @@ export class BoundClientCredential implements TokenCredential {
       mtls: new MtlsAcquirer(this.#options, this.#http, this.#now, hooks.retry),
       now: this.#now,
       logger: this.#logger,
-      mtlsTokenEndpoint: (tenantId, signal) => this.#mtlsTokenEndpoint(tenantId, signal),
+      mtlsTokenEndpoint: (tenantId, signal, regional) => this.#mtlsTokenEndpoint(tenantId, signal, regional),
       region: (signal) => this.#resolvedRegion(signal),
       retireCertificate: (certificate) => this.#http.retireCertificate(certificate.thumbprintSha256),
     };
@@ -233,9 +244,42 @@ export class BoundClientCredential implements TokenCredential {
     } catch (error) {
       return Promise.reject(error);
     }
-    const hit = this.#cachedWithoutOptions(scopes, checked);
+    const hit = this.#cachedWithoutOptions(scopes, checked, CLIENT_CREDENTIALS);
     if (hit !== undefined) return Promise.resolve(hit);
-    return tracingClient.withSpan("BoundClientCredential.getToken", checked, (updated) => this.#getToken(scopes, updated));
+    return tracingClient.withSpan("BoundClientCredential.getToken", checked, (updated) =>
+      this.#getToken(scopes, updated, CLIENT_CREDENTIALS),
+    );
+  }
+
+  /**
+   * A credential for one incoming request of a web API: its `getToken` obtains tokens on behalf of
+   * the user whose token the API received (On-Behalf-Of), with this credential's entries — a bound
+   * entry over mutual TLS, as for app tokens — its connections and its caches. Users' tokens are
+   * cached per user (by a SHA-256 of their token, never the token), scopes, tenant and CAE.
+   *
+   * @example
+   * ```ts
+   * const app = new BoundClientCredential({ tenantId, clientId, clientCredentials });
+   * // per request, with the Bearer token the API received:
+   * const blobs = new BlobServiceClient(url, app.onBehalfOf(incomingToken));
+   * ```
+   *
+   * @param userAssertionToken - the access token the web API received (without `Bearer `)
+   * @throws BoundCredentialConfigurationError when the token is missing or not a JWT
+   */
+  onBehalfOf(userAssertionToken: string): TokenCredential {
+    const kind = onBehalfOfKind(userAssertionToken, "onBehalfOf(userAssertionToken)");
+    return new OnBehalfOfUserCredential((scopes, options) => {
+      let checked: GetTokenOptions;
+      try {
+        checked = checkGetTokenOptions(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const hit = this.#cachedWithoutOptions(scopes, checked, kind);
+      if (hit !== undefined) return Promise.resolve(hit);
+      return tracingClient.withSpan("BoundOnBehalfOfCredential.getToken", checked, (updated) => this.#getToken(scopes, updated, kind));
+    }, this.#options.clientId);
   }
 
   /**
@@ -274,7 +318,7 @@ export class BoundClientCredential implements TokenCredential {
    * span, a promise chain or an allocation beyond the answer. Anything else — another tenant,
    * claims, CAE, a tracing context, a token due for refresh — takes the full path.
    */
-  #cachedWithoutOptions(scopes: string | string[], options: GetTokenOptions): BoundAccessToken | undefined {
+  #cachedWithoutOptions(scopes: string | string[], options: GetTokenOptions, kind: RequestKind): BoundAccessToken | undefined {
     const scope = typeof scopes === "string" ? scopes : Array.isArray(scopes) && scopes.length === 1 ? scopes[0] : undefined;
     if (
       typeof scope !== "string" ||
@@ -287,14 +331,20 @@ export class BoundClientCredential implements TokenCredential {
     ) {
       return undefined;
     }
-    let key = this.#plainKeys.get(scope);
-    if (key === undefined) {
+    let key: string | undefined;
+    if (kind.grant === "on_behalf_of") {
       if (scope.trim() !== scope || scope === "") return undefined;
-      key = cacheKey({ tenantId: this.#options.tenantId, scopes: [scope], enableCae: false });
-      if (this.#plainKeys.size >= 1024) this.#plainKeys.clear();
-      this.#plainKeys.set(scope, key);
+      key = cacheKey({ tenantId: this.#options.tenantId, scopes: [scope], enableCae: false, userAssertionHash: kind.userAssertionHash });
+    } else {
+      key = this.#plainKeys.get(scope);
+      if (key === undefined) {
+        if (scope.trim() !== scope || scope === "") return undefined;
+        key = cacheKey({ tenantId: this.#options.tenantId, scopes: [scope], enableCae: false });
+        if (this.#plainKeys.size >= 1024) this.#plainKeys.clear();
+        this.#plainKeys.set(scope, key);
+      }
     }
-    const cached = this.#cache.peek(key);
+    const cached = (kind.grant === "on_behalf_of" ? this.#userCache : this.#cache).peek(key);
     if (cached === undefined) return undefined;
     return {
       token: cached.token,
@@ -304,7 +354,7 @@ export class BoundClientCredential implements TokenCredential {
     };
   }
 
-  async #getToken(scopes: string | string[], options: GetTokenOptions): Promise<BoundAccessToken> {
+  async #getToken(scopes: string | string[], options: GetTokenOptions, kind: RequestKind): Promise<BoundAccessToken> {
     if (options.proofOfPossessionOptions !== undefined) {
       throw new BoundCredentialConfigurationError(
         "BCC_UNSUPPORTED_REQUEST_OPTION",
@@ -317,16 +367,19 @@ export class BoundClientCredential implements TokenCredential {
     const tenantId = resolveTenant(options.tenantId, this.#options.tenantId, this.#options.additionallyAllowedTenants, this.#env);
     const enableCae = options.enableCae === true;
     const claims = options.claims === undefined || options.claims === "" ? undefined : options.claims;
-    const key = cacheKey({ tenantId, scopes: scopeList, enableCae });
+    const userAssertionHash = kind.grant === "on_behalf_of" ? kind.userAssertionHash : undefined;
+    const key = cacheKey({ tenantId, scopes: scopeList, enableCae, userAssertionHash });
+    const cache = kind.grant === "on_behalf_of" ? this.#userCache : this.#cache;
     const { signal, release } = toAbortSignal(options.abortSignal);
     let served: ServedToken | undefined;
     let outcome: CacheOutcome = "hit";
     let token: CachedToken;
     try {
-      token = await this.#cache.getOrAcquire(
+      token = await cache.getOrAcquire(
         key,
         async (flightSignal) => {
           const request: TokenRequest = {
+            kind,
             scopes: scopeList,
             tenantId,
             claims,
@@ -364,7 +417,10 @@ export class BoundClientCredential implements TokenCredential {
     if (served !== undefined) {
       const entry: NormalizedEntry = served.entry;
       this.#lastServed = { entryId: entry.id, bound: entry.bound, tokenEndpoint: served.token.tokenEndpoint, cache: outcome };
-      this.#logger.info(`getToken() => SUCCESS. Scopes: ${scopeList.join(", ")}. Served by ${entry.id} from ${new URL(served.token.tokenEndpoint).host}.`);
+      const user = userAssertionHash === undefined ? "" : ` On behalf of the user whose token hashes to sha256:${userAssertionHash.slice(0, 12)}….`;
+      this.#logger.info(
+        `getToken() => SUCCESS. Scopes: ${scopeList.join(", ")}. Served by ${entry.id} from ${new URL(served.token.tokenEndpoint).host}.${user}`,
+      );
       if (this.#options.allowLoggingAccountIdentifiers) this.#logAccount(token.token);
     }
     return {
@@ -400,9 +456,10 @@ export class BoundClientCredential implements TokenCredential {
     });
   }
 
-  async #mtlsTokenEndpoint(tenantId: string, signal: AbortSignal): Promise<string> {
+  async #mtlsTokenEndpoint(tenantId: string, signal: AbortSignal, regional: boolean): Promise<string> {
     const explicit = this.#options.mtlsAuthorityHost;
-    const authority = explicit ?? mtlsAuthorityHostFor(this.#options.authorityHost, await this.#resolvedRegion(signal));
+    const region = regional ? await this.#resolvedRegion(signal) : undefined;
+    const authority = explicit ?? mtlsAuthorityHostFor(this.#options.authorityHost, region);
     return tokenEndpointFor(authority, tenantId);
   }
 }

@@ -1,6 +1,11 @@
-import { AggregateAuthenticationError, AuthenticationError, CredentialUnavailableError } from "@azure/identity";
+import {
+  AggregateAuthenticationError,
+  AuthenticationError,
+  AuthenticationRequiredError,
+  CredentialUnavailableError,
+} from "@azure/identity";
 
-export { AggregateAuthenticationError, AuthenticationError, CredentialUnavailableError };
+export { AggregateAuthenticationError, AuthenticationError, AuthenticationRequiredError, CredentialUnavailableError };
 
 /**
  * Codes of {@link BoundCredentialConfigurationError}: each names one kind of configuration

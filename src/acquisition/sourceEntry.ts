@@ -19,8 +19,11 @@ export interface SourceEntryContext {
   readonly mtls: MtlsAcquirer;
   readonly now: () => number;
   readonly logger: CredentialLogger;
-  /** The mTLS token endpoint for a tenant (region resolved). */
-  mtlsTokenEndpoint(tenantId: string, signal: AbortSignal): Promise<string>;
+  /**
+   * The mTLS token endpoint for a tenant; regional (region resolved) when `regional`: Entra's
+   * regional endpoints serve client credentials only.
+   */
+  mtlsTokenEndpoint(tenantId: string, signal: AbortSignal, regional: boolean): Promise<string>;
   /** The resolved region for unbound requests, if any. */
   region(signal: AbortSignal): Promise<string | undefined>;
   /** Called when a certificate is replaced, so its TLS agent can be closed once idle. */
@@ -52,7 +55,11 @@ export class SourceEntry implements ListEntry {
       );
       return this.#context.msal.acquire(this.entry, material, request, await this.#context.region(request.signal));
     }
-    const tokenEndpoint = await this.#context.mtlsTokenEndpoint(request.tenantId, request.signal);
+    const tokenEndpoint = await this.#context.mtlsTokenEndpoint(
+      request.tenantId,
+      request.signal,
+      request.kind.grant === "client_credentials",
+    );
     if (material.kind === "certificate") {
       this.#context.logger.verbose(
         `${this.entry.id} => requesting a token over mutual TLS from ${new URL(tokenEndpoint).host}${certificate} (correlation id ${request.correlationId}).`,

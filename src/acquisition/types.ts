@@ -1,5 +1,23 @@
+import type { SecretValue } from "../sources/types.ts";
+
+/**
+ * What is asked for: an app token (client credentials), or a token on behalf of the user whose
+ * token the caller received (On-Behalf-Of, RFC 7523 §2.1 with `requested_token_use=on_behalf_of`).
+ */
+export type RequestKind =
+  | { readonly grant: "client_credentials" }
+  | {
+      readonly grant: "on_behalf_of";
+      /** The user's token. Only the token request body may reveal it. */
+      readonly userAssertion: SecretValue;
+      /** base64url SHA-256 of the user's token: what caches and logs may name instead. */
+      readonly userAssertionHash: string;
+    };
+
 /** One token request as the acquisition layer sees it, after tenant and scope resolution. */
 export interface TokenRequest {
+  /** The grant, and for On-Behalf-Of the user's token. */
+  readonly kind: RequestKind;
   readonly scopes: readonly string[];
   readonly tenantId: string;
   /** A claims challenge (JSON) to pass on; bypasses the cache read. */

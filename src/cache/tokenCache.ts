@@ -23,12 +23,18 @@ export interface CacheKeyParts {
   readonly tenantId: string;
   readonly scopes: readonly string[];
   readonly enableCae: boolean;
+  /** On-Behalf-Of: the SHA-256 of the user's token, so that a user's token never serves another. */
+  readonly userAssertionHash?: string | undefined;
 }
 
-/** `tenant|cae|scope scope…` with scopes sorted, so the order a caller lists them in does not matter. */
+/**
+ * `tenant|cae|scope scope…` with scopes sorted, so the order a caller lists them in does not
+ * matter; `|obo:<hash>` for a user's token. The key names no secret.
+ */
 export function cacheKey(parts: CacheKeyParts): string {
   const scopes = parts.scopes.length === 1 ? (parts.scopes[0] as string) : [...parts.scopes].sort().join(" ");
-  return `${parts.tenantId}|${parts.enableCae ? "cae" : "-"}|${scopes}`;
+  const user = parts.userAssertionHash === undefined ? "" : `|obo:${parts.userAssertionHash}`;
+  return `${parts.tenantId}|${parts.enableCae ? "cae" : "-"}|${scopes}${user}`;
 }
 
 /** What the cache reports about a lookup, for logs. */

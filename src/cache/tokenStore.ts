@@ -19,22 +19,39 @@ export interface TokenStore {
   evict(key: string): void;
 }
 
-/** The in-memory store: a `Map`, with expired entries pruned as new ones arrive. */
+/**
+ * The in-memory store: a `Map`, with expired entries pruned as new ones arrive and, when
+ * `maxEntries` is given, the least recently used entry dropped beyond it (a web API calling
+ * On-Behalf-Of sees an open-ended number of users).
+ */
 export class MemoryTokenStore implements TokenStore {
   readonly #entries = new Map<string, CachedToken>();
   readonly #now: () => number;
+  readonly #maxEntries: number;
   #writesSincePrune = 0;
 
-  constructor(now: () => number) {
+  constructor(now: () => number, options: { readonly maxEntries?: number } = {}) {
     this.#now = now;
+    this.#maxEntries = options.maxEntries ?? Number.POSITIVE_INFINITY;
   }
 
   get(key: string): CachedToken | undefined {
-    return this.#entries.get(key);
+    const token = this.#entries.get(key);
+    if (token !== undefined && this.#maxEntries !== Number.POSITIVE_INFINITY) {
+      // A Map iterates in insertion order: re-inserting marks the entry most recently used.
+      this.#entries.delete(key);
+      this.#entries.set(key, token);
+    }
+    return token;
   }
 
   set(key: string, token: CachedToken): void {
+    this.#entries.delete(key);
     this.#entries.set(key, token);
+    if (this.#entries.size > this.#maxEntries) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done !== true) this.#entries.delete(oldest.value);
+    }
     // Amortised pruning keeps a long-lived process with many short-lived scopes from growing.
     if (++this.#writesSincePrune >= 256) {
       this.#writesSincePrune = 0;

@@ -48,6 +48,7 @@ function scripted(index: number, steps: Step[], options: { skip?: boolean } = {}
 
 function request(): TokenRequest {
   return {
+    kind: { grant: "client_credentials" },
     scopes: ["https://storage.azure.com/.default"],
     tenantId: "tenant",
     claims: undefined,

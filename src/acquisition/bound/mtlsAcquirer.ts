@@ -5,6 +5,7 @@ import type { HttpClient } from "../../transport/httpClient.ts";
 import { postTokenRequest, type TokenClientRetryOptions } from "../../transport/tokenClient.ts";
 import { buildClaimsParameter, capabilitiesFor } from "../claims.ts";
 import { AssertionSigner } from "../clientAssertion.ts";
+import { grantFields } from "../onBehalfOf/grant.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
 
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -75,9 +76,8 @@ export class MtlsAcquirer {
     const claims = buildClaimsParameter(request.claims, capabilitiesFor(this.#options.clientCapabilities, request.enableCae));
     const form: Record<string, string> = {
       client_id: this.#options.clientId,
-      grant_type: "client_credentials",
+      ...grantFields(request.kind),
       scope: request.scopes.join(" "),
-      client_info: "2",
       ...credential,
       ...(claims === undefined ? {} : { claims }),
     };

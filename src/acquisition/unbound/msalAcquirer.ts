@@ -65,19 +65,28 @@ export class MsalAcquirer {
     const startedReal = Date.now();
     let result: AuthenticationResult | null;
     try {
-      result = await runInRequestScope(scope, () =>
-        app.acquireTokenByClientCredential({
+      result = await runInRequestScope(scope, () => {
+        const common = {
           scopes: [...request.scopes],
           correlationId: request.correlationId,
           skipCache: true,
           ...(request.claims === undefined ? {} : { claims: request.claims }),
-          ...(region === undefined ? {} : { azureRegion: region }),
-        }),
-      );
+        };
+        const kind = request.kind;
+        switch (kind.grant) {
+          case "client_credentials":
+            return app.acquireTokenByClientCredential({ ...common, ...(region === undefined ? {} : { azureRegion: region }) });
+          case "on_behalf_of":
+            // Entra's regional endpoints serve client credentials only (msal-node takes `azureRegion`
+            // on that request alone): user flows go to the global login host.
+            return app.acquireTokenOnBehalfOf({ ...common, oboAssertion: kind.userAssertion.reveal() });
+        }
+      });
     } catch (error) {
       throw scope.failure ?? error;
     } finally {
-      // msal keeps tokens and throttling records of its own; ours is the only cache that decides.
+      // msal keeps tokens (a user's too, keyed by the hash of their assertion) and throttling
+      // records of its own; ours is the only cache that decides, and holds no refresh token.
       app.clearCache();
     }
     if (result === null || result.accessToken === "" || result.expiresOn === null) {
