@@ -267,7 +267,7 @@ export class BoundClientCredential implements TokenCredential {
    * @param userAssertionToken - the access token the web API received (without `Bearer `)
    * @throws BoundCredentialConfigurationError when the token is missing or not a JWT
    */
-  onBehalfOf(userAssertionToken: string): TokenCredential {
+  onBehalfOf(userAssertionToken: string): OnBehalfOfUserCredential {
     const kind = onBehalfOfKind(userAssertionToken, "onBehalfOf(userAssertionToken)");
     return new OnBehalfOfUserCredential((scopes, options) => {
       let checked: GetTokenOptions;

@@ -29,4 +29,14 @@ export type {
 export { BoundCredentialConfigurationError, type ConfigurationErrorCode } from "./errors.ts";
 export { logger } from "./logging.ts";
 export { BoundClientCredential, type TokenProvenance } from "./boundClientCredential.ts";
+export { OnBehalfOfUserCredential } from "./acquisition/onBehalfOf/userCredential.ts";
+export {
+  BoundOnBehalfOfCredential,
+  type BoundOnBehalfOfCredentialAssertionOptions,
+  type BoundOnBehalfOfCredentialCertificateOptions,
+  type BoundOnBehalfOfCredentialDropInOptions,
+  type BoundOnBehalfOfCredentialListOptions,
+  type BoundOnBehalfOfCredentialOptions,
+  type BoundOnBehalfOfCredentialSecretOptions,
+} from "./boundOnBehalfOfCredential.ts";
 export { USE_BOUND_CREDENTIAL_VARIABLE } from "./configuration/fromEnvironment.ts";

@@ -2,23 +2,31 @@
  * The `TokenCredential` that `BoundClientCredential#onBehalfOf` hands out: one per incoming
  * request, holding the user's token, sharing the app credential's entries, connections and caches.
  */
-import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
+import type { GetTokenOptions, TokenCredential } from "@azure/core-auth";
+import type { BoundAccessToken } from "../../configuration/types.ts";
 
 /** Gets a token on behalf of the user this credential was made for. */
-export type GetUserToken = (scopes: string | string[], options: GetTokenOptions | undefined) => Promise<AccessToken>;
+export type GetUserToken = (scopes: string | string[], options: GetTokenOptions | undefined) => Promise<BoundAccessToken>;
 
-/** A per-request credential; it never shows the user's token (`toJSON`, `util.inspect`). */
+/**
+ * What `BoundClientCredential#onBehalfOf` returns: a `TokenCredential` for one user, sharing the
+ * app credential's entries, connections and caches. It never shows the user's token (`toJSON`,
+ * `util.inspect`).
+ *
+ * @public
+ */
 export class OnBehalfOfUserCredential implements TokenCredential {
   readonly #getToken: GetUserToken;
   readonly #clientId: string;
 
+  /** @internal */
   constructor(getToken: GetUserToken, clientId: string) {
     this.#getToken = getToken;
     this.#clientId = clientId;
   }
 
   /** A token for `scopes` on behalf of the user, from the app credential's user-token cache while fresh. */
-  getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken> {
+  getToken(scopes: string | string[], options?: GetTokenOptions): Promise<BoundAccessToken> {
     return this.#getToken(scopes, options);
   }
 
