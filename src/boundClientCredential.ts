@@ -13,7 +13,7 @@ import { cacheKey, refreshAfter, TokenCache, type CacheOutcome } from "./cache/t
 import type { CachedToken } from "./cache/tokenStore.ts";
 import { MemoryTokenStore } from "./cache/tokenStore.ts";
 import { optionsFromDropInArguments } from "./configuration/dropIn.ts";
-import { optionsFromConfiguration } from "./configuration/fromConfiguration.ts";
+import { withOidcIdpSignedAssertions } from "./acquisition/oidc/oidcIdpSignedAssertion.ts";
 import { optionsFromEnvironment } from "./configuration/fromEnvironment.ts";
 import type { NormalizedEntry, NormalizedOptions } from "./configuration/normalized.ts";
 import type {
@@ -28,6 +28,7 @@ import { checkGetTokenOptions, normalizeScopes, resolveTenant, toAbortSignal } f
 import { BoundCredentialConfigurationError } from "./errors.ts";
 import { credentialLogger, type CredentialLogger } from "./logging.ts";
 import { createSource } from "./sources/index.ts";
+import type { LoadedCertificate } from "./sources/loadedCertificate.ts";
 import { tracingClient } from "./tracing.ts";
 import { mtlsAuthorityHostFor, tokenEndpointFor } from "./transport/endpoints.ts";
 import { HttpClient } from "./transport/httpClient.ts";
@@ -47,6 +48,36 @@ export interface InternalHooks {
 }
 
 let pendingHooks: InternalHooks | undefined;
+
+/** A token bound to the certificate of its TLS handshake, and that certificate. */
+export interface BoundToken {
+  readonly token: string;
+  readonly certificate: LoadedCertificate;
+}
+
+/** What {@link acquireBoundToken} calls, per credential; kept out of the public class. */
+const boundTokenAcquirers = new WeakMap<
+  BoundClientCredential,
+  (scopes: readonly string[], signal: AbortSignal | undefined, timeoutMs: number | undefined) => Promise<BoundToken>
+>();
+
+/**
+ * An `mtls_pop` token of `credential` for `scopes`, with the certificate it is bound to: from the
+ * first bound entry of its list that works (the inner leg of a bound OIDC federated credential).
+ * Not cached: the outer token it serves is.
+ *
+ * @internal
+ */
+export function acquireBoundToken(
+  credential: BoundClientCredential,
+  scopes: readonly string[],
+  signal?: AbortSignal,
+  timeoutMs?: number,
+): Promise<BoundToken> {
+  const acquire = boundTokenAcquirers.get(credential);
+  if (acquire === undefined) return Promise.reject(new TypeError("acquireBoundToken needs a BoundClientCredential."));
+  return acquire(scopes, signal, timeoutMs);
+}
 
 /**
  * Constructs a credential with test seams. `create` must construct synchronously.
@@ -200,6 +231,24 @@ export class BoundClientCredential implements TokenCredential {
     };
     const entries = this.#options.entries.map((entry) => new SourceEntry(entry, createSource(entry, sourceContext), context));
     this.#list = new CredentialList(entries, this.#now, this.#logger);
+    boundTokenAcquirers.set(this, (scopes, signal, timeoutMs) => this.#acquireBoundToken(scopes, signal, timeoutMs));
+  }
+
+  async #acquireBoundToken(scopes: readonly string[], signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<BoundToken> {
+    const served = await this.#list.acquire({
+      kind: CLIENT_CREDENTIALS,
+      scopes,
+      tenantId: this.#options.tenantId,
+      claims: undefined,
+      enableCae: false,
+      signal: signal ?? new AbortController().signal,
+      timeoutMs,
+      correlationId: randomUUID(),
+      proofOfPossession: true,
+    });
+    const certificate = served.token.bindingCertificate;
+    if (certificate === undefined) throw new TypeError(`${served.entry.id} returned an mtls_pop token without its certificate.`);
+    return { token: served.token.accessToken, certificate };
   }
 
   /**
@@ -211,7 +260,15 @@ export class BoundClientCredential implements TokenCredential {
    * @throws BoundCredentialConfigurationError naming the key that is wrong
    */
   static fromConfiguration(section: unknown, overrides?: Partial<BoundClientCredentialOptions>): BoundClientCredential {
-    return new BoundClientCredential(optionsFromConfiguration(section, overrides));
+    return new BoundClientCredential(
+      withOidcIdpSignedAssertions(section, overrides, (options) => {
+        const inner = new BoundClientCredential(options);
+        return {
+          getToken: (scope, getTokenOptions) => inner.getToken(scope, getTokenOptions),
+          boundToken: (scopes, signal, timeoutMs) => acquireBoundToken(inner, scopes, signal, timeoutMs),
+        };
+      }),
+    );
   }
 
   /**

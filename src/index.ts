@@ -29,6 +29,7 @@ export type {
 export { BoundCredentialConfigurationError, type ConfigurationErrorCode } from "./errors.ts";
 export { logger } from "./logging.ts";
 export { BoundClientCredential, type TokenProvenance } from "./boundClientCredential.ts";
+export { oidcIdpSignedAssertion, type OidcIdpSignedAssertionOptions } from "./oidcIdpSignedAssertion.ts";
 export { OnBehalfOfUserCredential } from "./acquisition/onBehalfOf/userCredential.ts";
 export {
   BoundOnBehalfOfCredential,

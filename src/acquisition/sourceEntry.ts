@@ -50,6 +50,11 @@ export class SourceEntry implements ListEntry {
     const material = await this.#material(request.signal, reload ? { rejected: this.#presented.get(request) } : undefined);
     const certificate = material.kind === "certificate" ? ` with certificate ${material.certificate.thumbprintSha256}` : "";
     if (!this.entry.bound) {
+      if (request.proofOfPossession === true) {
+        throw new SourceUnavailableError(
+          "an mtls_pop token (for a bound OIDC federated credential) needs a bound entry; set useBoundCredential on a certificate or managed identity entry of this section",
+        );
+      }
       this.#context.logger.verbose(
         `${this.entry.id} => requesting a token${certificate} (correlation id ${request.correlationId}).`,
       );
@@ -86,7 +91,9 @@ export class SourceEntry implements ListEntry {
       this.#context.logger.verbose(
         `${this.entry.id} => requesting a token over mutual TLS from ${new URL(tokenEndpoint).host} with binding certificate ${bindingCertificate.thumbprintSha256} (correlation id ${request.correlationId}).`,
       );
-      return this.#context.mtls.withBoundAssertion({ ...bound, bindingCertificate }, request, tokenEndpoint);
+      // Not a spread: an AssertionValue keeps its JWT behind a getter, which a spread drops.
+      const snapshot = { assertion: bound.assertion, expiresOnTimestamp: bound.expiresOnTimestamp, bindingCertificate };
+      return this.#context.mtls.withBoundAssertion(snapshot, request, tokenEndpoint);
     }
     throw new SourceUnavailableError("a client secret cannot be used over mutual TLS; set useBoundCredential to false for it.");
   }

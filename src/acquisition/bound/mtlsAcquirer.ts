@@ -80,6 +80,7 @@ export class MtlsAcquirer {
       scope: request.scopes.join(" "),
       ...credential,
       ...(claims === undefined ? {} : { claims }),
+      ...(request.proofOfPossession === true ? { token_type: "mtls_pop" } : {}),
     };
     const started = this.#now();
     const response = await postTokenRequest(this.#http, {
@@ -91,8 +92,10 @@ export class MtlsAcquirer {
       signal: request.signal,
       ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }),
       ...(this.#retry === undefined ? {} : { retry: this.#retry }),
+      ...(request.proofOfPossession === true ? { expectedTokenType: "mtls_pop" } : {}),
     });
-    if (response.tokenType.toLowerCase() !== "bearer") {
+    const expected = request.proofOfPossession === true ? "mtls_pop" : "bearer";
+    if (response.tokenType.toLowerCase() !== expected) {
       throw new UnexpectedTokenTypeError(response.tokenType, new URL(url).host);
     }
     return {
@@ -100,6 +103,7 @@ export class MtlsAcquirer {
       expiresOnTimestamp: started + response.expiresInSeconds * 1000,
       refreshInSeconds: response.refreshInSeconds,
       tokenEndpoint: url,
+      ...(request.proofOfPossession === true ? { bindingCertificate: certificate } : {}),
     };
   }
 }
