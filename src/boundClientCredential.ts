@@ -255,8 +255,14 @@ export class BoundClientCredential implements TokenCredential {
    * Creates a credential from a Microsoft.Identity.Web configuration section (`AzureAd` of an
    * `appsettings.json`, parsed), with keys in PascalCase or camelCase.
    *
+   * An entry with `CustomSignedAssertionProviderName: "OidcIdpSignedAssertion"` (the OIDC
+   * federated credential) reads the section its `CustomSignedAssertionProviderData.ConfigurationSection`
+   * names from the same object: pass the whole parsed `appsettings.json` for it
+   * (`BoundClientCredential.fromConfiguration(JSON.parse(readFileSync("appsettings.json", "utf8")))`).
+   *
    * @param section - the parsed section, or a whole parsed `appsettings.json` with an `AzureAd` key
-   * @param overrides - options to set or replace, such as `tls` or `customSignedAssertionProviders`
+   * @param overrides - options to set or replace, such as `tls` or `customSignedAssertionProviders`;
+   *   they apply to the sections of OIDC federated credentials too
    * @throws BoundCredentialConfigurationError naming the key that is wrong
    */
   static fromConfiguration(section: unknown, overrides?: Partial<BoundClientCredentialOptions>): BoundClientCredential {
