@@ -51,6 +51,8 @@ export async function onBehalfOf(env: BenchEnvironment, sizes: BenchSizes): Prom
           certificatePath: env.pemPath,
           userAssertionToken: token,
           authorityHost: config.authorityHost,
+          // Not in OnBehalfOfCredential's option types, but passed on to its msal client as for the other credentials.
+          ...({ disableInstanceDiscovery: true } as object),
         })
       : apps[kind].onBehalfOf(token);
   const kinds: Kind[] = ["bound", "unbound", "azureIdentity"];
