@@ -251,8 +251,8 @@ export interface JournalEntry {
   /** `Bearer` or `mtls_pop` for tokens issued. */
   readonly tokenType: string | undefined;
   /**
-   * The `oid` of the token issued: the app's or managed identity's service principal for
-   * client credentials, the signed-in user's for On-Behalf-Of.
+   * The `oid` of the token a token endpoint (login or mTLS host) issued: the app's or managed
+   * identity's service principal for client credentials, the signed-in user's for On-Behalf-Of.
    */
   readonly tokenObjectId: string | undefined;
   /** The scripted fault applied, if any. */
