@@ -156,6 +156,8 @@ export class BoundClientCredential implements TokenCredential {
   /** Cache keys of plain single-scope calls, so the hot path builds no string. */
   readonly #plainKeys = new Map<string, string>();
   readonly #env: Readonly<Record<string, string | undefined>>;
+  /** Credentials this one made and closes with itself (the inner apps of OIDC federated credentials). */
+  readonly #dependents: BoundClientCredential[] = [];
   #lastServed: TokenProvenance | undefined;
 
   /**
@@ -266,15 +268,19 @@ export class BoundClientCredential implements TokenCredential {
    * @throws BoundCredentialConfigurationError naming the key that is wrong
    */
   static fromConfiguration(section: unknown, overrides?: Partial<BoundClientCredentialOptions>): BoundClientCredential {
-    return new BoundClientCredential(
+    const inners: BoundClientCredential[] = [];
+    const credential = new BoundClientCredential(
       withOidcIdpSignedAssertions(section, overrides, (options) => {
         const inner = new BoundClientCredential(options);
+        inners.push(inner);
         return {
           getToken: (scope, getTokenOptions) => inner.getToken(scope, getTokenOptions),
           boundToken: (scopes, signal, timeoutMs) => acquireBoundToken(inner, scopes, signal, timeoutMs),
         };
       }),
     );
+    credential.#dependents.push(...inners);
+    return credential;
   }
 
   /**
@@ -353,9 +359,9 @@ export class BoundClientCredential implements TokenCredential {
     return this.#lastServed;
   }
 
-  /** Closes the TLS connections this credential keeps open. It can still be used afterwards. */
+  /** Closes the TLS connections this credential (and the inner apps of its OIDC federated credentials from configuration) keeps open. It can still be used afterwards. */
   async close(): Promise<void> {
-    await this.#http.close();
+    await Promise.all([this.#http.close(), ...this.#dependents.map((dependent) => dependent.close())]);
   }
 
   /** A secret-free description: tenant, client, authority host and the entry names. */
