@@ -53,6 +53,8 @@ let pendingHooks: InternalHooks | undefined;
 export interface BoundToken {
   readonly token: string;
   readonly certificate: LoadedCertificate;
+  /** ms since epoch, on the credential's clock. */
+  readonly expiresOnTimestamp: number;
 }
 
 /** What {@link acquireBoundToken} calls, per credential; kept out of the public class. */
@@ -250,7 +252,7 @@ export class BoundClientCredential implements TokenCredential {
     });
     const certificate = served.token.bindingCertificate;
     if (certificate === undefined) throw new TypeError(`${served.entry.id} returned an mtls_pop token without its certificate.`);
-    return { token: served.token.accessToken, certificate };
+    return { token: served.token.accessToken, certificate, expiresOnTimestamp: served.token.expiresOnTimestamp };
   }
 
   /**

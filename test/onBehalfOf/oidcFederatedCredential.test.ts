@@ -96,6 +96,19 @@ describe("oidcIdpSignedAssertion in code", () => {
     assert.equal(emulator.journal.ofRoute("login.token").length, 0);
   });
 
+  test("bound: the inner mtls_pop token and its certificate serve several outer scopes; concurrent callers share one leg", async () => {
+    const emulator = harness.emulator;
+    const credential = outer([miEntry()], true);
+    emulator.journal.clear();
+    await Promise.all([STORAGE_SCOPE, STORAGE_SCOPE, "https://vault.azure.net/.default"].map((scope) => credential.getToken(scope)));
+    await credential.getToken("https://management.azure.com/.default");
+    const legs = emulator.journal.ofRoute("mtls.token");
+    assert.equal(legs.filter((entry) => entry.clientId === oidcApp.clientId).length, 1, "one inner leg");
+    const finals = legs.filter((entry) => entry.clientId === finalApp.clientId);
+    assert.equal(finals.length, 3, "one outer request per scope");
+    assert.ok(finals.every((entry) => entry.status === 200 && entry.clientCertificateThumbprintSha256 === legs[0]?.clientCertificateThumbprintSha256));
+  });
+
   test("bound with a bound certificate inside: its mtls_pop token travels with that certificate", async () => {
     const emulator = harness.emulator;
     emulator.journal.clear();

@@ -9,6 +9,7 @@
  * handshake — three legs when the inner app itself uses a bound managed identity.
  */
 import type { AccessToken, GetTokenOptions } from "@azure/core-auth";
+import { abortable } from "../../abortable.ts";
 import { DEFAULT_TOKEN_EXCHANGE_URL } from "../../constants.ts";
 import { optionsFromConfiguration } from "../../configuration/fromConfiguration.ts";
 import type {
@@ -27,15 +28,34 @@ export const OIDC_IDP_SIGNED_ASSERTION = "OidcIdpSignedAssertion";
 export interface InnerApp {
   getToken(scope: string, options: GetTokenOptions): Promise<AccessToken>;
   /** An `mtls_pop` token for `scopes`, with the certificate it is bound to. */
-  boundToken(scopes: readonly string[], signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<{
-    readonly token: string;
-    readonly certificate: LoadedCertificate;
-  }>;
+  boundToken(scopes: readonly string[], signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<BoundInnerToken>;
 }
 
+/** An inner `mtls_pop` token and the certificate it is bound to. */
+export interface BoundInnerToken {
+  readonly token: string;
+  readonly certificate: LoadedCertificate;
+  /** ms since epoch. */
+  readonly expiresOnTimestamp: number;
+}
+
+/** An inner token is not reused within this margin of its expiry (or its certificate's). */
+const REUSE_MARGIN_MS = 5 * 60_000;
+
 /** The assertion provider of an OIDC federated credential whose inner app is `inner`. */
-export function oidcIdpProvider(inner: InnerApp, tokenExchangeUrl: string = DEFAULT_TOKEN_EXCHANGE_URL): CustomSignedAssertionProvider {
+export function oidcIdpProvider(
+  inner: InnerApp,
+  tokenExchangeUrl: string = DEFAULT_TOKEN_EXCHANGE_URL,
+  now: () => number = Date.now,
+): CustomSignedAssertionProvider {
   const scope = `${tokenExchangeUrl.replace(/\/+$/, "")}/.default`;
+  // The unbound token is cached by the inner credential; the bound one (token and certificate
+  // together) here, shared by concurrent outer requests, so that each outer scope costs no leg.
+  let kept: BoundInnerToken | undefined;
+  let inFlight: Promise<BoundInnerToken> | undefined;
+  const usable = (token: BoundInnerToken | undefined): token is BoundInnerToken =>
+    token !== undefined &&
+    Math.min(token.expiresOnTimestamp, token.certificate.notAfter.getTime()) - REUSE_MARGIN_MS > now();
   return async (context) => {
     if (!context.bound) {
       const token = await inner.getToken(scope, {
@@ -46,7 +66,15 @@ export function oidcIdpProvider(inner: InnerApp, tokenExchangeUrl: string = DEFA
     }
     // The token and the certificate come from one acquisition: the token is bound to exactly
     // the certificate that the outer request presents in its handshake.
-    const bound = await inner.boundToken([scope], context.abortSignal, context.timeoutMs);
+    if (!usable(kept)) {
+      // Shared by concurrent callers, so no one caller's signal cancels it; each caller stops
+      // waiting at its own abort.
+      inFlight ??= inner.boundToken([scope], undefined, context.timeoutMs).finally(() => {
+        inFlight = undefined;
+      });
+      kept = await abortable(inFlight, context.abortSignal);
+    }
+    const bound = kept;
     return { assertion: bound.token, bindingCertificate: bound.certificate.certificateChainPem, bindingPrivateKey: bound.certificate.privateKey };
   };
 }
