@@ -15,10 +15,13 @@ const JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop";
 /** Raised when the mTLS endpoint answers with a token that is not a Bearer token. */
 export class UnexpectedTokenTypeError extends Error {
   readonly tokenType: string;
-  constructor(tokenType: string, host: string) {
+  constructor(tokenType: string, host: string, expected: "bearer" | "mtls_pop" = "bearer") {
     super(
-      `The mutual TLS token endpoint ${host} answered with a token of type "${tokenType}" where a Bearer token was asked for; ` +
-        `a certificate-bound (mtls_pop) token cannot be used by Azure SDK clients, so it was refused.`,
+      expected === "bearer"
+        ? `The mutual TLS token endpoint ${host} answered with a token of type "${tokenType}" where a Bearer token was asked for; ` +
+            `a certificate-bound (mtls_pop) token cannot be used by Azure SDK clients, so it was refused.`
+        : `The mutual TLS token endpoint ${host} answered with a token of type "${tokenType}" where an mtls_pop token was asked for; ` +
+            `only a token bound to the certificate can serve as a jwt-pop assertion, so it was refused.`,
     );
     this.name = "UnexpectedTokenTypeError";
     this.tokenType = tokenType;
@@ -96,7 +99,7 @@ export class MtlsAcquirer {
     });
     const expected = request.proofOfPossession === true ? "mtls_pop" : "bearer";
     if (response.tokenType.toLowerCase() !== expected) {
-      throw new UnexpectedTokenTypeError(response.tokenType, new URL(url).host);
+      throw new UnexpectedTokenTypeError(response.tokenType, new URL(url).host, expected);
     }
     return {
       accessToken: response.accessToken,
