@@ -328,6 +328,15 @@ describe("BoundOnBehalfOfCredential: the drop-in arguments of OnBehalfOfCredenti
       /clientCredentials is given together/,
     );
     assert.throws(() => make({ ...base, userAssertionToken: "", clientSecret: "a" }), /userAssertionToken: The user's token is missing/);
+    assert.throws(() => make(null as unknown as BoundOnBehalfOfCredentialOptions), /takes an options object, got null/);
+    assert.throws(
+      () => make({ ...base, clientSecret: "api-secret", userAssertionToken: 42 } as unknown as BoundOnBehalfOfCredentialOptions),
+      /userAssertionToken: The user's token is missing or empty/,
+    );
+    assert.throws(
+      () => make({ ...base, userAssertionToken: token, getAssertion: "not a function" } as unknown as BoundOnBehalfOfCredentialOptions),
+      /getAssertion: Expected a function/,
+    );
     assert.throws(
       () => make({ ...base, userAssertionToken: token, clientSecret: "api-secret", useBoundCredential: true }),
       (error: Error) => error.name === "BoundCredentialConfigurationError",
