@@ -24,6 +24,8 @@ import type {
   ClientCertificatePEMCertificatePath,
 } from "./configuration/types.ts";
 import { normalizeOptions } from "./configuration/validate.ts";
+import { DEFAULT_NETWORK_OPTIONS, httpClientNetworkOptions } from "./configuration/network.ts";
+import { withDeadline } from "./transport/deadline.ts";
 import { checkGetTokenOptions, normalizeScopes, resolveTenant, toAbortSignal } from "./getTokenOptions.ts";
 import { BoundCredentialConfigurationError } from "./errors.ts";
 import { credentialLogger, type CredentialLogger } from "./logging.ts";
@@ -34,7 +36,7 @@ import { mtlsAuthorityHostFor, tokenEndpointFor } from "./transport/endpoints.ts
 import { HttpClient } from "./transport/httpClient.ts";
 import { createMsalNetworkClient } from "./transport/msalNetworkClient.ts";
 import { resolveRegion } from "./transport/region.ts";
-import { stsRetryPolicy } from "./transport/retry.ts";
+import { stsRetryOptionsFrom, stsRetryPolicy } from "./transport/retry.ts";
 import type { TokenClientRetryOptions } from "./transport/tokenClient.ts";
 
 /**
@@ -201,12 +203,12 @@ export class BoundClientCredential implements TokenCredential {
     this.#options = normalizeOptions(input, env);
     this.#now = hooks.now ?? Date.now;
     this.#logger = logger;
-    this.#http = new HttpClient({ ca: this.#options.tlsCa });
+    this.#http = new HttpClient({ ca: this.#options.tlsCa, ...httpClientNetworkOptions(this.#options.network) });
     this.#cache = new TokenCache(new MemoryTokenStore(this.#now), this.#now);
     this.#userCache = new TokenCache(new MemoryTokenStore(this.#now, { maxEntries: USER_TOKEN_CACHE_MAX_ENTRIES }), this.#now);
     // msal-node's confidential client does not retry: apply the STS policy (one retry on a 5xx
     // without Retry-After or a timeout) as the mTLS token client does, with the same tunables.
-    const retry = hooks.retry ?? {};
+    const retry = { ...stsRetryOptionsFrom(this.#options.network?.retryOptions), ...hooks.retry };
     const stsPolicy = stsRetryPolicy(retry);
     const networkClient = new ScopedNetworkClient(({ signal, timeoutMs }) =>
       createMsalNetworkClient(this.#http, {
@@ -219,7 +221,7 @@ export class BoundClientCredential implements TokenCredential {
     const context: SourceEntryContext = {
       clientId: this.#options.clientId,
       msal: new MsalAcquirer(this.#options, networkClient, this.#logger, this.#now),
-      mtls: new MtlsAcquirer(this.#options, this.#http, this.#now, hooks.retry),
+      mtls: new MtlsAcquirer(this.#options, this.#http, this.#now, retry),
       now: this.#now,
       logger: this.#logger,
       mtlsTokenEndpoint: (tenantId, signal, regional) => this.#mtlsTokenEndpoint(tenantId, signal, regional),
@@ -441,7 +443,7 @@ export class BoundClientCredential implements TokenCredential {
     const userAssertionHash = kind.grant === "on_behalf_of" ? kind.userAssertionHash : undefined;
     const key = cacheKey({ tenantId, scopes: scopeList, enableCae, userAssertionHash });
     const cache = kind.grant === "on_behalf_of" ? this.#userCache : this.#cache;
-    const { signal, release } = toAbortSignal(options.abortSignal);
+    const { signal, release } = withDeadline(toAbortSignal(options.abortSignal), (this.#options.network ?? DEFAULT_NETWORK_OPTIONS).getTokenTimeoutMs);
     let served: ServedToken | undefined;
     let outcome: CacheOutcome = "hit";
     let token: CachedToken;

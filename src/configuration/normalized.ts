@@ -4,6 +4,7 @@ import type {
   CredentialDescription,
   CustomSignedAssertionProvider,
 } from "./types.ts";
+import type { NormalizedNetworkOptions } from "./network.ts";
 
 /**
  * One validated entry of the ordered list. `description` is a frozen copy of what the user gave,
@@ -48,4 +49,9 @@ export interface NormalizedOptions {
   readonly keyVaultCredential: TokenCredential | undefined;
   readonly customSignedAssertionProviders: Readonly<Record<string, CustomSignedAssertionProvider>>;
   readonly attestationProvider: AttestationProvider | undefined;
+  /**
+   * Proxy, retries, the overall deadline of `getToken`, connections per certificate. Always set
+   * by validation; options built by hand may leave it out for the defaults.
+   */
+  readonly network?: NormalizedNetworkOptions;
 }
