@@ -32,10 +32,9 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { BlobServiceClient, type StoragePipelineOptions } from "@azure/storage-blob";
-import { AuthenticationRequiredError } from "@azure/identity";
 import { createRemoteJWKSet, customFetch, jwtVerify, type JWTPayload } from "jose";
 import { Agent, fetch as undiciFetch } from "undici";
-import { BoundClientCredential } from "../src/index.ts";
+import { AuthenticationRequiredError, BoundClientCredential } from "../src/index.ts";
 import { startAzurite } from "../test/helpers/azurite.ts";
 import {
   azureSettings,

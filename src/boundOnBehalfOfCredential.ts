@@ -172,6 +172,8 @@ function appOptionsOf(options: unknown): { app: BoundClientCredentialOptions; us
   const entry = dropInEntry(options, first);
   const app: Record<string, unknown> = { clientCredentials: [entry] };
   for (const [key, value] of Object.entries(options)) if (!DROP_IN_ONLY_KEYS.has(key)) app[key] = value;
+  // Symbol-keyed options (the runtime's seams) go on to the app credential as they are.
+  for (const key of Object.getOwnPropertySymbols(options)) (app as Record<symbol, unknown>)[key] = (options as Record<symbol, unknown>)[key];
   return { app: app as unknown as BoundClientCredentialOptions, userAssertionToken: options["userAssertionToken"] };
 }
 

@@ -2,22 +2,22 @@ import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
 import type { SecretValue } from "../sources/types.ts";
 
 /**
- * What is asked for: an app token (client credentials), or a token on behalf of the user whose
- * token the caller received (On-Behalf-Of, RFC 7523 §2.1 with `requested_token_use=on_behalf_of`).
+ * What is asked for: a token for the application itself (the client credentials grant, RFC 6749
+ * §4.4), or — next — a token on behalf of the user whose assertion is given (the On-Behalf-Of grant,
+ * `urn:ietf:params:oauth:grant-type:jwt-bearer` with `requested_token_use=on_behalf_of`). Each
+ * acquisition path turns a kind into its request in one module: the mutual TLS path into form
+ * fields (`bound/grants.ts`), the msal-node path into an msal call (`unbound/msalAcquirer.ts`).
  */
 export type RequestKind =
   | { readonly grant: "client_credentials" }
-  | {
-      readonly grant: "on_behalf_of";
-      /** The user's token. Only the token request body may reveal it. */
-      readonly userAssertion: SecretValue;
-      /** base64url SHA-256 of the user's token: what caches and logs may name instead. */
-      readonly userAssertionHash: string;
-    };
+  | { readonly grant: "on_behalf_of"; readonly userAssertion: SecretValue; readonly userAssertionHash: string };
+
+/** The client credentials kind; one frozen value, as it carries nothing. */
+export const CLIENT_CREDENTIALS: RequestKind = Object.freeze({ grant: "client_credentials" });
 
 /** One token request as the acquisition layer sees it, after tenant and scope resolution. */
 export interface TokenRequest {
-  /** The grant, and for On-Behalf-Of the user's token. */
+  /** What is asked for. */
   readonly kind: RequestKind;
   readonly scopes: readonly string[];
   readonly tenantId: string;

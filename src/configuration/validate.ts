@@ -46,6 +46,9 @@ export const OPTION_KEYS: readonly string[] = [
   "keyVaultCredential",
   "customSignedAssertionProviders",
   "attestationProvider",
+  "maxCachedTokens",
+  "distributedCache",
+  "distributedCacheOptions",
   ...NETWORK_OPTION_KEYS,
 ];
 

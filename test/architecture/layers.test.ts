@@ -16,8 +16,10 @@ const SHARED = ["abortable.ts", "constants.ts", "errors.ts", "logging.ts", "trac
 /** For each area, the areas its modules may import (besides itself and the shared modules). */
 const ALLOWED: Record<string, readonly string[]> = {
   transport: [],
-  configuration: ["transport"],
-  sources: ["configuration", "transport"],
+  // The options name the second-level token store's interface.
+  configuration: ["transport", "cache"],
+  // Sources keep what they read with the cache's single-flight primitive.
+  sources: ["configuration", "transport", "cache"],
   cache: [],
   acquisition: ["configuration", "sources", "transport", "cache"],
   emulator: [],

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import { BoundCredentialConfigurationError, type ConfigurationErrorCode } from "../../src/errors.ts";
 
-/** A syntactically valid tenant GUID. */
-export const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-/** A client ID. */
-export const CLIENT = "11111111-2222-3333-4444-555555555555";
+/** The shared tenant and client of the tests. */
+export { CLIENT, TENANT } from "../helpers/options.ts";
 
 /** A PEM block with the right markers; validation only looks at the structure, never parses it. */
 export const FAKE_CERT_PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";

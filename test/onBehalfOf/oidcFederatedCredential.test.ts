@@ -3,12 +3,13 @@
 // token presented as jwt-pop with the same certificate), in code and from an appsettings object.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { CredentialUnavailableError } from "@azure/identity";
-import { BoundClientCredential, withInternalHooks } from "../../src/boundClientCredential.ts";
+import { CredentialUnavailableError } from "../../src/errors.ts";
+import { BoundClientCredential } from "../../src/boundClientCredential.ts";
 import type { CredentialDescription } from "../../src/configuration/types.ts";
 import type { IssuedCertificate, RegisteredManagedIdentity } from "../../src/emulator/index.ts";
 import { oidcIdpSignedAssertion } from "../../src/oidcIdpSignedAssertion.ts";
 import { Harness, rejectionOf, STORAGE_SCOPE, type RegisteredApp } from "../credential/support.ts";
+import { withSeams } from "../helpers/index.ts";
 
 const EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default";
 const JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop";
@@ -47,8 +48,8 @@ function outer(inner: readonly CredentialDescription[], bound: boolean): BoundCl
       {
         sourceType: "CustomSignedAssertion",
         useBoundCredential: bound,
-        getAssertion: withInternalHooks({ env: {} }, () =>
-          oidcIdpSignedAssertion({ ...harness.emulator.credentialOptions(oidcApp), clientCredentials: inner }),
+        getAssertion: oidcIdpSignedAssertion(
+          withSeams({ ...harness.emulator.credentialOptions(oidcApp), clientCredentials: inner }, { env: {} }),
         ),
       },
     ]),
@@ -164,12 +165,16 @@ describe("OidcIdpSignedAssertion from the whole configuration", () => {
   });
   const fromConfiguration = (configuration: unknown) =>
     harness.track(
-      withInternalHooks({ env: {} }, () =>
-        BoundClientCredential.fromConfiguration(configuration, {
-          tls: { ca: harness.emulator.caCertificatePem },
-          mtlsAuthorityHost: harness.emulator.mtlsAuthorityHost,
-          imdsEndpoint: harness.emulator.imdsEndpoint,
-        }),
+      BoundClientCredential.fromConfiguration(
+        configuration,
+        withSeams(
+          {
+            tls: { ca: harness.emulator.caCertificatePem },
+            mtlsAuthorityHost: harness.emulator.mtlsAuthorityHost,
+            imdsEndpoint: harness.emulator.imdsEndpoint,
+          },
+          { env: {} },
+        ),
       ),
     );
 

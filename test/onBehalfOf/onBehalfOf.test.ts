@@ -4,13 +4,14 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import { after, before, describe, test } from "node:test";
-import { AuthenticationError, AuthenticationRequiredError, ChainedTokenCredential, CredentialUnavailableError } from "@azure/identity";
+import { ChainedTokenCredential } from "@azure/identity";
+import { AuthenticationError, AuthenticationRequiredError, CredentialUnavailableError } from "../../src/errors.ts";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
-import { withInternalHooks } from "../../src/boundClientCredential.ts";
 import { BoundOnBehalfOfCredential, type BoundOnBehalfOfCredentialOptions } from "../../src/boundOnBehalfOfCredential.ts";
 import type { CredentialDescription } from "../../src/configuration/types.ts";
 import { journalHash, type IssuedCertificate, type RegisteredManagedIdentity } from "../../src/emulator/index.ts";
 import { captureLogs, everyTextOf, Harness, rejectionOf, type RegisteredApp } from "../credential/support.ts";
+import { withSeams } from "../helpers/index.ts";
 
 const STORAGE_USER = "https://storage.azure.com/user_impersonation";
 const VAULT_USER = "https://vault.azure.net/user_impersonation";
@@ -263,8 +264,8 @@ test("secret hygiene: a canary user token never reaches logs, errors, inspect or
       const challenge = await rejectionOf(app.onBehalfOf(canary).getToken(VAULT_USER));
       texts.push(...everyTextOf(challenge, (value) => inspect(value, { depth: 10, showHidden: true })));
     }
-    const dropIn = withInternalHooks({ env: {} }, () =>
-      new BoundOnBehalfOfCredential({ ...emulator.credentialOptions(api), clientSecret: "api-secret", userAssertionToken: canary }),
+    const dropIn = new BoundOnBehalfOfCredential(
+      withSeams({ ...emulator.credentialOptions(api), clientSecret: "api-secret", userAssertionToken: canary }, { env: {} }),
     );
     texts.push(inspect(dropIn, { depth: 10 }), JSON.stringify(dropIn));
     await dropIn.close();
@@ -286,7 +287,8 @@ describe("BoundOnBehalfOfCredential: the drop-in arguments of OnBehalfOfCredenti
   before(async () => {
     pemPath = await harness.file("api.pem", `${certificate.privateKeyPem}\n${certificate.certificatePem}`);
   });
-  const make = (options: BoundOnBehalfOfCredentialOptions) => withInternalHooks({ env: {} }, () => new BoundOnBehalfOfCredential(options));
+  const make = (options: BoundOnBehalfOfCredentialOptions) =>
+    new BoundOnBehalfOfCredential(options === null ? options : withSeams(options, { env: {} }));
 
   test("certificatePath with useBoundCredential over mTLS; without it on the login host; clientSecret; getAssertion", async () => {
     const emulator = harness.emulator;

@@ -1,22 +1,24 @@
 import type { NormalizedOptions } from "../../configuration/normalized.ts";
+import { BoundCredentialError } from "../../errors.ts";
 import type { LoadedCertificate } from "../../sources/loadedCertificate.ts";
 import type { AssertionResult } from "../../sources/types.ts";
 import type { HttpClient } from "../../transport/httpClient.ts";
 import { postTokenRequest, type TokenClientRetryOptions } from "../../transport/tokenClient.ts";
 import { buildClaimsParameter, capabilitiesFor } from "../claims.ts";
 import { AssertionSigner } from "../clientAssertion.ts";
-import { grantFields } from "../onBehalfOf/grant.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
+import { grantFields } from "./grants.ts";
 
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 const JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop";
 
 /** Raised when the mTLS endpoint answers with a token that is not a Bearer token. */
-export class UnexpectedTokenTypeError extends Error {
+export class UnexpectedTokenTypeError extends BoundCredentialError {
   readonly tokenType: string;
   constructor(tokenType: string, host: string, expected: "bearer" | "mtls_pop" = "bearer") {
     super(
+      "BCC_UNEXPECTED_TOKEN_TYPE",
       expected === "bearer"
         ? `The mutual TLS token endpoint ${host} answered with a token of type "${tokenType}" where a Bearer token was asked for; ` +
             `a certificate-bound (mtls_pop) token cannot be used by Azure SDK clients, so it was refused.`
@@ -81,6 +83,8 @@ export class MtlsAcquirer {
       client_id: this.#options.clientId,
       ...grantFields(request.kind),
       scope: request.scopes.join(" "),
+      // MSAL.NET sends 2 for app tokens; user flows ask for the user's client info (1), as msal-node's OnBehalfOfClient does.
+      client_info: request.kind.grant === "on_behalf_of" ? "1" : "2",
       ...credential,
       ...(claims === undefined ? {} : { claims }),
       ...(request.proofOfPossession === true ? { token_type: "mtls_pop" } : {}),

@@ -40,6 +40,3 @@ export function onBehalfOfKind(token: unknown, where: string): Extract<RequestKi
   }
   return { grant: "on_behalf_of", userAssertion: new SecretValue(token), userAssertionHash: userAssertionHash(token) };
 }
-
-/** The request kind of app tokens. */
-export const CLIENT_CREDENTIALS: RequestKind = Object.freeze({ grant: "client_credentials" });

@@ -6,19 +6,48 @@ import {
   type INetworkModule,
 } from "@azure/msal-node";
 import type { NormalizedEntry, NormalizedOptions } from "../../configuration/normalized.ts";
+import { BoundCredentialError } from "../../errors.ts";
 import type { CredentialLogger } from "../../logging.ts";
 import type { SourceMaterial } from "../../sources/types.ts";
 import { capabilitiesFor } from "../claims.ts";
 import { AssertionSigner } from "../clientAssertion.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
+import { tenantAuthorityFor, tokenEndpointFor } from "../../transport/endpoints.ts";
 import { authorityMetadataFor } from "./authorityMetadata.ts";
 import { currentRequestScope, runInRequestScope, type RequestScope } from "./requestScope.ts";
 
 /** Raised when msal-node answers without an access token or expiry (should not happen). */
-export class MsalResultError extends Error {
+export class MsalResultError extends BoundCredentialError {
   constructor(message: string) {
-    super(message);
+    super("BCC_INVALID_TOKEN_RESPONSE", message);
     this.name = "MsalResultError";
+  }
+}
+
+/**
+ * The msal-node call for the request's kind: adding a grant to the unbound path is adding its case
+ * here (`acquireTokenOnBehalfOf` for On-Behalf-Of).
+ */
+function requestByKind(app: ConfidentialClientApplication, request: TokenRequest, region: string | undefined): Promise<AuthenticationResult | null> {
+  switch (request.kind.grant) {
+    case "client_credentials":
+      return app.acquireTokenByClientCredential({
+        scopes: [...request.scopes],
+        correlationId: request.correlationId,
+        skipCache: true,
+        ...(request.claims === undefined ? {} : { claims: request.claims }),
+        ...(region === undefined ? {} : { azureRegion: region }),
+      });
+    case "on_behalf_of":
+      // Entra's regional endpoints serve client credentials only (msal-node takes `azureRegion` on
+      // that request alone): user flows go to the global login host.
+      return app.acquireTokenOnBehalfOf({
+        scopes: [...request.scopes],
+        correlationId: request.correlationId,
+        skipCache: true,
+        ...(request.claims === undefined ? {} : { claims: request.claims }),
+        oboAssertion: request.kind.userAssertion.reveal(),
+      });
   }
 }
 
@@ -65,23 +94,7 @@ export class MsalAcquirer {
     const startedReal = Date.now();
     let result: AuthenticationResult | null;
     try {
-      result = await runInRequestScope(scope, () => {
-        const common = {
-          scopes: [...request.scopes],
-          correlationId: request.correlationId,
-          skipCache: true,
-          ...(request.claims === undefined ? {} : { claims: request.claims }),
-        };
-        const kind = request.kind;
-        switch (kind.grant) {
-          case "client_credentials":
-            return app.acquireTokenByClientCredential({ ...common, ...(region === undefined ? {} : { azureRegion: region }) });
-          case "on_behalf_of":
-            // Entra's regional endpoints serve client credentials only (msal-node takes `azureRegion`
-            // on that request alone): user flows go to the global login host.
-            return app.acquireTokenOnBehalfOf({ ...common, oboAssertion: kind.userAssertion.reveal() });
-        }
-      });
+      result = await runInRequestScope(scope, () => requestByKind(app, request, region));
     } catch (error) {
       throw scope.failure ?? error;
     } finally {
@@ -99,7 +112,7 @@ export class MsalAcquirer {
       accessToken: result.accessToken,
       expiresOnTimestamp: started + lifetimeMs,
       refreshInSeconds: refreshOn === undefined ? undefined : Math.max(0, Math.floor((refreshOn - startedReal) / 1000)),
-      tokenEndpoint: `${this.#options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+      tokenEndpoint: tokenEndpointFor(this.#options.authorityHost, request.tenantId),
     };
   }
 
@@ -129,7 +142,7 @@ export class MsalAcquirer {
               clientAssertion: (config) =>
                 this.#signer.take(
                   material.certificate,
-                  config.tokenEndpoint ?? `${options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+                  config.tokenEndpoint ?? tokenEndpointFor(options.authorityHost, request.tenantId),
                   options.sendCertificateChain,
                 ),
             }
@@ -140,7 +153,7 @@ export class MsalAcquirer {
                 const scope = currentRequestScope();
                 const result = await material.getAssertion({
                   clientId: config.clientId,
-                  tokenEndpoint: config.tokenEndpoint ?? `${options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+                  tokenEndpoint: config.tokenEndpoint ?? tokenEndpointFor(options.authorityHost, request.tenantId),
                   tenantId: request.tenantId,
                   bound: false,
                   ...(scope === undefined ? {} : { abortSignal: scope.signal }),
@@ -153,7 +166,7 @@ export class MsalAcquirer {
     return {
       auth: {
         clientId: options.clientId,
-        authority: `${options.authorityHost}/${request.tenantId}`,
+        authority: tenantAuthorityFor(options.authorityHost, request.tenantId),
         ...metadata,
         ...(capabilities.length === 0 ? {} : { clientCapabilities: [...capabilities] }),
         ...credential,

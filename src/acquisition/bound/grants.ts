@@ -1,0 +1,42 @@
+/**
+ * The grant part of a token request sent over mutual TLS, one function per request kind: adding a
+ * grant to the bound path is adding its function here.
+ */
+import { BoundCredentialError } from "../../errors.ts";
+import type { RequestKind } from "../types.ts";
+
+/** A request kind this version cannot send yet. */
+export class UnsupportedGrantError extends BoundCredentialError {
+  constructor(grant: string) {
+    super("BCC_UNSUPPORTED_GRANT", `The ${grant} grant is not supported by this version of bound-client-credential.`);
+    this.name = "UnsupportedGrantError";
+  }
+}
+
+/** The form fields that say what is asked for (`grant_type` and what that grant needs). */
+export function grantFields(kind: RequestKind): Record<string, string> {
+  switch (kind.grant) {
+    case "client_credentials":
+      return clientCredentialsFields();
+    case "on_behalf_of":
+      return onBehalfOfFields(kind);
+  }
+}
+
+/**
+ * On-Behalf-Of (RFC 7523 §2.1; Microsoft identity platform, "OAuth 2.0 On-Behalf-Of flow"): the
+ * user's token as `assertion` and `requested_token_use=on_behalf_of`. The client authenticates as
+ * for client credentials.
+ */
+function onBehalfOfFields(kind: Extract<RequestKind, { grant: "on_behalf_of" }>): Record<string, string> {
+  return {
+    grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    requested_token_use: "on_behalf_of",
+    assertion: kind.userAssertion.reveal(),
+  };
+}
+
+/** RFC 6749 §4.4.2: `grant_type=client_credentials`; the scope and credential are added by the caller. */
+function clientCredentialsFields(): Record<string, string> {
+  return { grant_type: "client_credentials" };
+}
