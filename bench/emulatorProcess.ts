@@ -20,6 +20,11 @@ const app = emulator.registerApp({
   federatedCredentials: [emulator.federatedCredentialFor(identity)],
 });
 
+// On-Behalf-Of needs users' tokens for the app, one per simulated user.
+const userTokens = await Promise.all(
+  Array.from({ length: 240 }, (_, index) => emulator.issueUserToken({ app, user: { name: `bench user ${index}` }, lifetimeSeconds: 7200 })),
+);
+
 function counts(): WireCounts {
   const journal = emulator.journal;
   return {
@@ -76,6 +81,7 @@ send({
     privateKeyPem: certificate.privateKeyPem,
     clientId: app.clientId,
     clientSecret: secret,
+    userTokens,
     managedIdentityClientId: identity.clientId,
   },
 });

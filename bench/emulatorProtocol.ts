@@ -22,6 +22,8 @@ export interface EmulatorConfig {
   readonly clientId: string;
   readonly clientSecret: string;
   readonly managedIdentityClientId: string;
+  /** Tokens of distinct signed-in users for the app (On-Behalf-Of assertions), valid two hours. */
+  readonly userTokens: readonly string[];
 }
 
 /** A request to the emulator process; `id` pairs it with its reply. */

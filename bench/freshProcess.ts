@@ -25,7 +25,7 @@ export const DIST_ENTRY = new URL("../dist/esm/index.js", import.meta.url);
 const SCOPE = "https://storage.azure.com/.default";
 
 async function main(mode: FreshMode): Promise<FreshResult> {
-  const config = JSON.parse(process.env["BENCH_FRESH_CONFIG"] ?? "{}") as EmulatorConfig & { pemPath: string };
+  const config = JSON.parse(process.env["BENCH_FRESH_CONFIG"] ?? "{}") as Omit<EmulatorConfig, "userTokens"> & { pemPath: string };
   const started = performance.now();
   let credential: TokenCredential | undefined;
   let importMs: number;

@@ -13,6 +13,7 @@ import { concurrentCallers } from "./sections/concurrentCallers.ts";
 import { cpuPerToken } from "./sections/cpuPerToken.ts";
 import { distinctScopes } from "./sections/distinctScopes.ts";
 import { freshProcess } from "./sections/freshProcess.ts";
+import { onBehalfOf } from "./sections/onBehalfOf.ts";
 import { sdkShapedCachedCall } from "./sections/sdkShapedCachedCall.ts";
 import { throughput } from "./sections/throughput.ts";
 import { now } from "./stats.ts";
@@ -29,6 +30,7 @@ const SECTIONS: readonly (readonly [number, Section])[] = [
   [7, throughput],
   [8, cpuPerToken],
   [9, freshProcess],
+  [10, onBehalfOf],
 ];
 
 let options: BenchOptions;

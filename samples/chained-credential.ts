@@ -22,7 +22,7 @@
  * ```
  */
 import { ChainedTokenCredential, ClientSecretCredential, getBearerTokenProvider, type ClientSecretCredentialOptions } from "@azure/identity";
-import { BoundClientCredential } from "../src/index.ts";
+import { BoundClientCredential } from "bound-client-credential";
 import {
   azureSettings,
   nonEmpty,

@@ -20,7 +20,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { BoundClientCredential } from "../src/index.ts";
+import { BoundClientCredential } from "bound-client-credential";
 import {
   azureSettings,
   nonEmpty,

@@ -19,7 +19,7 @@
  * node samples/daemon-app-fic-bound.ts
  * ```
  */
-import { BoundClientCredential } from "../src/index.ts";
+import { BoundClientCredential } from "bound-client-credential";
 import {
   azureSettings,
   nonEmpty,

@@ -12,8 +12,8 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { BoundClientCredential, type CredentialDescription } from "../src/index.ts";
-import type { Emulator, JournalEntry } from "../src/emulator/index.ts";
+import { BoundClientCredential, type CredentialDescription } from "bound-client-credential";
+import type { Emulator, JournalEntry } from "bound-client-credential/emulator";
 import { startAzurite, type AzuriteBlob } from "../test/helpers/azurite.ts";
 import { startSampleEmulator, temporaryDirectory, trustingEmulator } from "./support/sample.ts";
 

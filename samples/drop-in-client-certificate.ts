@@ -30,7 +30,7 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
-import { BoundClientCredential } from "../src/index.ts";
+import { BoundClientCredential } from "bound-client-credential";
 import {
   azureSettings,
   nonEmpty,

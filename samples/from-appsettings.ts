@@ -24,7 +24,7 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { BoundClientCredential, type BoundClientCredentialOptions } from "../src/index.ts";
+import { BoundClientCredential, type BoundClientCredentialOptions } from "bound-client-credential";
 import {
   azureSettings,
   printResult,

@@ -25,7 +25,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { BoundClientCredential, type CredentialDescription } from "../src/index.ts";
+import { BoundClientCredential, type CredentialDescription } from "bound-client-credential";
 import {
   azureSettings,
   nonEmpty,

@@ -2,12 +2,14 @@ import { randomUUID } from "node:crypto";
 import type { GetTokenOptions, TokenCredential } from "@azure/core-auth";
 import { decodeJwt } from "jose";
 import type { CredentialList, ServedToken } from "./acquisition/credentialList.ts";
-import { CLIENT_CREDENTIALS, type TokenRequest } from "./acquisition/types.ts";
+import { withOidcIdpSignedAssertions } from "./acquisition/oidc/oidcIdpSignedAssertion.ts";
+import { onBehalfOfKind } from "./acquisition/onBehalfOf/userAssertion.ts";
+import { OnBehalfOfUserCredential } from "./acquisition/onBehalfOf/userCredential.ts";
+import { CLIENT_CREDENTIALS, type RequestKind, type TokenRequest } from "./acquisition/types.ts";
 import { readCacheSettings } from "./cache/cacheSettings.ts";
 import { cacheKey, refreshAfter, type CacheOutcome, type TokenCache } from "./cache/tokenCache.ts";
 import type { CachedToken } from "./cache/tokenStore.ts";
 import { optionsFromDropInArguments } from "./configuration/dropIn.ts";
-import { optionsFromConfiguration } from "./configuration/fromConfiguration.ts";
 import { optionsFromEnvironment } from "./configuration/fromEnvironment.ts";
 import type { NormalizedEntry, NormalizedOptions } from "./configuration/normalized.ts";
 import type {
@@ -22,9 +24,41 @@ import { allowedTenantSet, checkGetTokenOptions, normalizeScopes, resolveTenant,
 import { BoundCredentialConfigurationError, type EntryReport } from "./errors.ts";
 import type { CredentialLogger } from "./logging.ts";
 import { createRuntime, dependenciesFrom, environmentOption, type Environment, type Runtime } from "./runtime.ts";
+import type { LoadedCertificate } from "./sources/loadedCertificate.ts";
 import { tracingClient } from "./tracing.ts";
 import { DEFAULT_NETWORK_OPTIONS } from "./configuration/network.ts";
 import { withDeadline } from "./transport/deadline.ts";
+
+/** A token bound to the certificate of its TLS handshake, and that certificate. */
+export interface BoundToken {
+  readonly token: string;
+  readonly certificate: LoadedCertificate;
+  /** ms since epoch, on the credential's clock. */
+  readonly expiresOnTimestamp: number;
+}
+
+/** What {@link acquireBoundToken} calls, per credential; kept out of the public class. */
+const boundTokenAcquirers = new WeakMap<
+  BoundClientCredential,
+  (scopes: readonly string[], signal: AbortSignal | undefined, timeoutMs: number | undefined) => Promise<BoundToken>
+>();
+
+/**
+ * An `mtls_pop` token of `credential` for `scopes`, with the certificate it is bound to: from the
+ * first bound entry of its list that works (the inner leg of a bound OIDC federated credential).
+ *
+ * @internal
+ */
+export function acquireBoundToken(
+  credential: BoundClientCredential,
+  scopes: readonly string[],
+  signal?: AbortSignal,
+  timeoutMs?: number,
+): Promise<BoundToken> {
+  const acquire = boundTokenAcquirers.get(credential);
+  if (acquire === undefined) return Promise.reject(new TypeError("acquireBoundToken needs a BoundClientCredential."));
+  return acquire(scopes, signal, timeoutMs);
+}
 
 /** Details of the last token served, for the CLI and for logs. */
 export interface TokenProvenance {
@@ -87,6 +121,8 @@ export class BoundClientCredential implements TokenCredential {
   /** `additionallyAllowedTenants`, lower-cased, for a lookup that costs the same for any length. */
   readonly #allowedTenants: ReadonlySet<string>;
   #lastServed: TokenProvenance | undefined;
+  /** Credentials this one made and closes with itself (the inner apps of OIDC federated credentials). */
+  readonly #dependents: BoundClientCredential[] = [];
 
   /**
    * Creates a credential from an ordered list of client credentials.
@@ -132,18 +168,54 @@ export class BoundClientCredential implements TokenCredential {
     this.#cache = runtime.cache;
     this.#list = runtime.list;
     this.#allowedTenants = allowedTenantSet(this.#options.additionallyAllowedTenants);
+    boundTokenAcquirers.set(this, (scopes, signal, timeoutMs) => this.#acquireBoundToken(scopes, signal, timeoutMs));
+  }
+
+  async #acquireBoundToken(scopes: readonly string[], signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<BoundToken> {
+    const served = await this.#list.acquire({
+      kind: CLIENT_CREDENTIALS,
+      scopes,
+      tenantId: this.#options.tenantId,
+      claims: undefined,
+      enableCae: false,
+      signal: signal ?? new AbortController().signal,
+      timeoutMs,
+      correlationId: randomUUID(),
+      proofOfPossession: true,
+    });
+    const certificate = served.token.bindingCertificate;
+    if (certificate === undefined) throw new TypeError(`${served.entry.id} returned an mtls_pop token without its certificate.`);
+    return { token: served.token.accessToken, certificate, expiresOnTimestamp: served.token.expiresOnTimestamp };
   }
 
   /**
    * Creates a credential from a Microsoft.Identity.Web configuration section (`AzureAd` of an
    * `appsettings.json`, parsed), with keys in PascalCase or camelCase.
    *
+   * An entry with `CustomSignedAssertionProviderName: "OidcIdpSignedAssertion"` (the OIDC
+   * federated credential) reads the section its `CustomSignedAssertionProviderData.ConfigurationSection`
+   * names from the same object: pass the whole parsed `appsettings.json` for it
+   * (`BoundClientCredential.fromConfiguration(JSON.parse(readFileSync("appsettings.json", "utf8")))`).
+   *
    * @param section - the parsed section, or a whole parsed `appsettings.json` with an `AzureAd` key
-   * @param overrides - options to set or replace, such as `tls` or `customSignedAssertionProviders`
+   * @param overrides - options to set or replace, such as `tls` or `customSignedAssertionProviders`;
+   *   they apply to the sections of OIDC federated credentials too
    * @throws BoundCredentialConfigurationError naming the key that is wrong
    */
   static fromConfiguration(section: unknown, overrides?: Partial<BoundClientCredentialOptions>): BoundClientCredential {
-    return new BoundClientCredential(optionsFromConfiguration(section, overrides));
+    const inners: BoundClientCredential[] = [];
+    const seams = seamsOf(overrides);
+    const options = withOidcIdpSignedAssertions(section, overrides, (innerOptions) => {
+      const inner = new BoundClientCredential({ ...innerOptions, ...seams });
+      inners.push(inner);
+      return {
+        getToken: (scope, getTokenOptions) => inner.getToken(scope, getTokenOptions),
+        boundToken: (scopes, signal, timeoutMs) => acquireBoundToken(inner, scopes, signal, timeoutMs),
+      };
+    });
+    const credential = new BoundClientCredential({ ...options, ...seams });
+    credential.#dependents.push(...inners);
+    return credential;
   }
 
   /**
@@ -177,9 +249,42 @@ export class BoundClientCredential implements TokenCredential {
     } catch (error) {
       return Promise.reject(error);
     }
-    const hit = this.#cachedWithoutOptions(scopes, checked);
+    const hit = this.#cachedWithoutOptions(scopes, checked, CLIENT_CREDENTIALS);
     if (hit !== undefined) return Promise.resolve(hit);
-    return tracingClient.withSpan("BoundClientCredential.getToken", checked, (updated) => this.#getToken(scopes, updated));
+    return tracingClient.withSpan("BoundClientCredential.getToken", checked, (updated) =>
+      this.#getToken(scopes, updated, CLIENT_CREDENTIALS),
+    );
+  }
+
+  /**
+   * A credential for one incoming request of a web API: its `getToken` obtains tokens on behalf of
+   * the user whose token the API received (On-Behalf-Of), with this credential's entries — a bound
+   * entry over mutual TLS, as for app tokens — its connections and its caches. Users' tokens are
+   * cached per user (by a SHA-256 of their token, never the token), scopes, tenant and CAE.
+   *
+   * @example
+   * ```ts
+   * const app = new BoundClientCredential({ tenantId, clientId, clientCredentials });
+   * // per request, with the Bearer token the API received:
+   * const blobs = new BlobServiceClient(url, app.onBehalfOf(incomingToken));
+   * ```
+   *
+   * @param userAssertionToken - the access token the web API received (without `Bearer `)
+   * @throws BoundCredentialConfigurationError when the token is missing or not a JWT
+   */
+  onBehalfOf(userAssertionToken: string): OnBehalfOfUserCredential {
+    const kind = onBehalfOfKind(userAssertionToken, "onBehalfOf(userAssertionToken)");
+    return new OnBehalfOfUserCredential((scopes, options) => {
+      let checked: GetTokenOptions;
+      try {
+        checked = checkGetTokenOptions(options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const hit = this.#cachedWithoutOptions(scopes, checked, kind);
+      if (hit !== undefined) return Promise.resolve(hit);
+      return tracingClient.withSpan("BoundOnBehalfOfCredential.getToken", checked, (updated) => this.#getToken(scopes, updated, kind));
+    }, this.#options.clientId);
   }
 
   /**
@@ -192,7 +297,7 @@ export class BoundClientCredential implements TokenCredential {
 
   /** Closes the TLS connections this credential keeps open. It can still be used afterwards. */
   async close(): Promise<void> {
-    await this.#runtime.close();
+    await Promise.all([this.#runtime.close(), ...this.#dependents.map((dependent) => dependent.close())]);
   }
 
   /** A secret-free description: tenant, client, authority host and the entry names. */
@@ -218,7 +323,7 @@ export class BoundClientCredential implements TokenCredential {
    * span, a promise chain or an allocation beyond the answer. Anything else — another tenant,
    * claims, CAE, a tracing context, a token due for refresh — takes the full path.
    */
-  #cachedWithoutOptions(scopes: string | string[], options: GetTokenOptions): BoundAccessToken | undefined {
+  #cachedWithoutOptions(scopes: string | string[], options: GetTokenOptions, kind: RequestKind): BoundAccessToken | undefined {
     const scope = typeof scopes === "string" ? scopes : Array.isArray(scopes) && scopes.length === 1 ? scopes[0] : undefined;
     if (
       typeof scope !== "string" ||
@@ -231,12 +336,18 @@ export class BoundClientCredential implements TokenCredential {
     ) {
       return undefined;
     }
-    let key = this.#plainKeys.get(scope);
-    if (key === undefined) {
+    let key: string | undefined;
+    if (kind.grant === "on_behalf_of") {
       if (scope.trim() !== scope || scope === "") return undefined;
-      key = this.#cacheKey(this.#options.tenantId, [scope], false);
-      if (this.#plainKeys.size >= 1024) this.#plainKeys.clear();
-      this.#plainKeys.set(scope, key);
+      key = this.#cacheKey(this.#options.tenantId, [scope], false, kind);
+    } else {
+      key = this.#plainKeys.get(scope);
+      if (key === undefined) {
+        if (scope.trim() !== scope || scope === "") return undefined;
+        key = this.#cacheKey(this.#options.tenantId, [scope], false);
+        if (this.#plainKeys.size >= 1024) this.#plainKeys.clear();
+        this.#plainKeys.set(scope, key);
+      }
     }
     const cached = this.#cache.peek(key);
     if (cached === undefined) return undefined;
@@ -248,7 +359,7 @@ export class BoundClientCredential implements TokenCredential {
     };
   }
 
-  async #getToken(scopes: string | string[], options: GetTokenOptions): Promise<BoundAccessToken> {
+  async #getToken(scopes: string | string[], options: GetTokenOptions, kind: RequestKind): Promise<BoundAccessToken> {
     if (options.proofOfPossessionOptions !== undefined) {
       throw new BoundCredentialConfigurationError(
         "BCC_UNSUPPORTED_REQUEST_OPTION",
@@ -261,7 +372,8 @@ export class BoundClientCredential implements TokenCredential {
     const tenantId = resolveTenant(options.tenantId, this.#options.tenantId, this.#allowedTenants, this.#env);
     const enableCae = options.enableCae === true;
     const claims = options.claims === undefined || options.claims === "" ? undefined : options.claims;
-    const key = this.#requestKey(tenantId, scopeList, enableCae);
+    const key =
+      kind.grant === "on_behalf_of" ? this.#cacheKey(tenantId, scopeList, enableCae, kind) : this.#requestKey(tenantId, scopeList, enableCae);
     const { signal, release } = withDeadline(toAbortSignal(options.abortSignal), (this.#options.network ?? DEFAULT_NETWORK_OPTIONS).getTokenTimeoutMs);
     let served: ServedToken | undefined;
     let outcome: CacheOutcome = "hit";
@@ -271,7 +383,7 @@ export class BoundClientCredential implements TokenCredential {
         key,
         async (flightSignal) => {
           const request: TokenRequest = {
-            kind: CLIENT_CREDENTIALS,
+            kind,
             scopes: scopeList,
             tenantId,
             claims,
@@ -309,7 +421,10 @@ export class BoundClientCredential implements TokenCredential {
     if (served !== undefined) {
       const entry: NormalizedEntry = served.entry;
       this.#lastServed = { entryId: entry.id, bound: entry.bound, tokenEndpoint: served.token.tokenEndpoint, cache: outcome, notServed: served.notServed };
-      this.#logger.info(`getToken() => SUCCESS. Scopes: ${scopeList.join(", ")}. Served by ${entry.id} from ${new URL(served.token.tokenEndpoint).host}.`);
+      const user = kind.grant === "on_behalf_of" ? ` On behalf of the user whose token hashes to sha256:${kind.userAssertionHash.slice(0, 12)}….` : "";
+      this.#logger.info(
+        `getToken() => SUCCESS. Scopes: ${scopeList.join(", ")}. Served by ${entry.id} from ${new URL(served.token.tokenEndpoint).host}.${user}`,
+      );
       if (this.#options.allowLoggingAccountIdentifiers) this.#logAccount(token.token);
     }
     return {
@@ -352,14 +467,22 @@ export class BoundClientCredential implements TokenCredential {
     return key;
   }
 
-  #cacheKey(tenantId: string, scopes: readonly string[], enableCae: boolean): string {
+  #cacheKey(tenantId: string, scopes: readonly string[], enableCae: boolean, kind: RequestKind = CLIENT_CREDENTIALS): string {
     return cacheKey({
       authorityHost: this.#options.authorityHost,
       tenantId,
       clientId: this.#options.clientId,
       enableCae,
       scopes,
-      kind: CLIENT_CREDENTIALS,
+      kind: kind.grant === "on_behalf_of" ? { grant: "on_behalf_of", userAssertionHash: kind.userAssertionHash } : CLIENT_CREDENTIALS,
     });
   }
+}
+
+/** The symbol-keyed seams of `options` (test clock, environment, …), to hand on to credentials made from them. */
+function seamsOf(options: object | undefined): Record<symbol, unknown> {
+  const seams: Record<symbol, unknown> = {};
+  if (options === undefined) return seams;
+  for (const key of Object.getOwnPropertySymbols(options)) seams[key] = (options as Record<symbol, unknown>)[key];
+  return seams;
 }

@@ -82,7 +82,11 @@ export type EntryFailureCode =
  *
  * @public
  */
-export type CredentialErrorCode = "BCC_CREDENTIAL_UNAVAILABLE" | "BCC_TENANT_NOT_ALLOWED" | "BCC_AUTHENTICATION_FAILED";
+export type CredentialErrorCode =
+  | "BCC_CREDENTIAL_UNAVAILABLE"
+  | "BCC_TENANT_NOT_ALLOWED"
+  | "BCC_AUTHENTICATION_FAILED"
+  | "BCC_AUTHENTICATION_REQUIRED";
 
 /**
  * Every code this package's errors carry.
@@ -95,6 +99,7 @@ const kError: unique symbol = Symbol.for("bound-client-credential.error");
 const kConfiguration: unique symbol = Symbol.for("bound-client-credential.BoundCredentialConfigurationError");
 const kUnavailable: unique symbol = Symbol.for("bound-client-credential.CredentialUnavailableError");
 const kAuthentication: unique symbol = Symbol.for("bound-client-credential.AuthenticationError");
+const kAuthenticationRequired: unique symbol = Symbol.for("bound-client-credential.AuthenticationRequiredError");
 
 /** Whether `value` carries `brand` (set on the prototype of the branded class, in either build). */
 function branded(value: unknown, brand: symbol): boolean {
@@ -348,5 +353,47 @@ export class AuthenticationError extends BoundCredentialError {
   /** Recognises these errors made by either build. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isInstance(this, AuthenticationError, kAuthentication, value);
+  }
+}
+
+/**
+ * The user must sign in again to satisfy a claims challenge (On-Behalf-Of answered
+ * `interaction_required`, AADSTS50076, 50079 or 53003): a web API sends `getTokenOptions.claims`
+ * back to its client (`WWW-Authenticate: Bearer error="insufficient_claims", claims="…"`). Name and
+ * fields are those of `@azure/identity`'s `AuthenticationRequiredError`.
+ *
+ * @public
+ */
+export class AuthenticationRequiredError extends BoundCredentialError {
+  /** The scopes asked for. */
+  readonly scopes: string[];
+  /** The request's options, with the claims challenge in `claims`. */
+  readonly getTokenOptions: { readonly claims: string; readonly tenantId: string };
+  /** Each entry of the list and what it did. */
+  readonly entries: readonly EntryReport[];
+
+  /** @param options - scopes, the claims challenge and tenant, the message, the cause and the entries */
+  constructor(options: {
+    scopes: readonly string[];
+    getTokenOptions: { claims: string; tenantId: string };
+    message: string;
+    cause?: unknown;
+    entries?: readonly EntryReport[];
+  }) {
+    super("BCC_AUTHENTICATION_REQUIRED", options.message, { cause: options.cause });
+    this.name = "AuthenticationRequiredError";
+    this.scopes = [...options.scopes];
+    this.getTokenOptions = Object.freeze({ ...options.getTokenOptions });
+    this.entries = Object.freeze([...(options.entries ?? [])]);
+  }
+
+  /** The brand of this class. */
+  get [kAuthenticationRequired](): true {
+    return true;
+  }
+
+  /** Recognises these errors made by either build. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstance(this, AuthenticationRequiredError, kAuthenticationRequired, value);
   }
 }

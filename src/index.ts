@@ -1,3 +1,5 @@
+// First: refuses an unsupported Node.js before any dependency is loaded.
+import "./nodeVersion.ts";
 export type {
   AssertionRequestContext,
   AttestationContext,
@@ -30,6 +32,7 @@ export type {
 } from "./configuration/types.ts";
 export {
   AuthenticationError,
+  AuthenticationRequiredError,
   BoundCredentialConfigurationError,
   BoundCredentialError,
   CredentialUnavailableError,
@@ -52,4 +55,15 @@ export type {
 } from "./cache/distributedCache.ts";
 export { logger } from "./logging.ts";
 export { BoundClientCredential, type TokenProvenance } from "./boundClientCredential.ts";
+export { oidcIdpSignedAssertion, type OidcIdpSignedAssertionOptions } from "./oidcIdpSignedAssertion.ts";
+export { OnBehalfOfUserCredential } from "./acquisition/onBehalfOf/userCredential.ts";
+export {
+  BoundOnBehalfOfCredential,
+  type BoundOnBehalfOfCredentialAssertionOptions,
+  type BoundOnBehalfOfCredentialCertificateOptions,
+  type BoundOnBehalfOfCredentialDropInOptions,
+  type BoundOnBehalfOfCredentialListOptions,
+  type BoundOnBehalfOfCredentialOptions,
+  type BoundOnBehalfOfCredentialSecretOptions,
+} from "./boundOnBehalfOfCredential.ts";
 export { USE_BOUND_CREDENTIAL_VARIABLE } from "./configuration/fromEnvironment.ts";

@@ -10,8 +10,8 @@ import path from "node:path";
 import { rootCertificates } from "node:tls";
 import { AzureLogger, getLogLevel, setLogLevel, type AzureLogLevel } from "@azure/logger";
 import { decodeJwt } from "jose";
-import type { BoundClientCredential, BoundClientCredentialOptions } from "../../src/index.ts";
-import { startEmulator, type Emulator, type EmulatorOptions } from "../../src/emulator/index.ts";
+import type { BoundClientCredential, BoundClientCredentialOptions } from "bound-client-credential";
+import { startEmulator, type Emulator, type EmulatorOptions } from "bound-client-credential/emulator";
 
 /** Environment variables, as `process.env`. */
 export type SampleEnvironment = Readonly<Record<string, string | undefined>>;

@@ -33,6 +33,13 @@ export const AADSTS_RULES: ReadonlyMap<number, AadstsRule> = new Map<number, Aad
   [700016, { outcome: "stop", remedy: "No application with this client ID exists in the tenant: check clientId and tenantId." }],
   [90002, { outcome: "stop", remedy: "The tenant does not exist: check tenantId." }],
   [500011, { outcome: "stop", remedy: "The resource of the scope does not exist in the tenant: check the scope, and that the API is registered in this tenant." }],
+  // User flows (On-Behalf-Of): the caller's token, or the user, is at fault — never the entry.
+  [50013, { outcome: "stop", remedy: "The user's token (the On-Behalf-Of assertion) is not valid for this app: it must be an access token issued to this app's client ID (aud) in this tenant; the caller must send a token for this API." }],
+  [500133, { outcome: "stop", remedy: "The user's token (the On-Behalf-Of assertion) has expired: the caller must acquire a fresh token and call again." }],
+  [50076, { outcome: "stop", remedy: "Conditional Access requires multi-factor authentication: send the claims challenge back to the caller (WWW-Authenticate) so that it signs the user in again with those claims." }],
+  [50079, { outcome: "stop", remedy: "The user must enroll in multi-factor authentication: send the claims challenge back to the caller so that it signs the user in interactively." }],
+  [53003, { outcome: "stop", remedy: "Access is blocked by a Conditional Access policy: send the claims challenge back to the caller; the user or an administrator must satisfy the policy." }],
+  [65001, { outcome: "stop", remedy: "Neither the user nor an administrator has consented to this app calling the downstream API: grant admin consent for the API permission on the app registration (Enterprise applications > Permissions > Grant admin consent), or list the API in knownClientApplications so that the client app's sign-in asks for it." }],
   [70011, { outcome: "stop", remedy: "The scope is not valid for an app token: use `<resource>/.default`." }],
   [1002012, { outcome: "stop", remedy: "The scope is not valid for an app token: use `<resource>/.default`." }],
 ]);

@@ -19,6 +19,7 @@ interface ServiceFailure {
   readonly error: string;
   readonly aadsts: number | undefined;
   readonly description: string;
+  readonly claims?: string | undefined;
 }
 
 /**
@@ -132,13 +133,17 @@ function rulesFor(kind: RequestKind): typeof AADSTS_RULES {
 }
 
 function fromEntraError(error: EntraError): ServiceFailure {
-  return { status: error.status, error: error.error, aadsts: error.aadsts, description: error.description };
+  return { status: error.status, error: error.error, aadsts: error.aadsts, description: error.description, claims: error.claims };
 }
 
-/** msal-node's `ServerError` carries `errorCode`, `errorMessage`, `errorNo` and `status`. */
+/**
+ * msal-node's `ServerError` carries `errorCode`, `errorMessage`, `errorNo` and `status`; its
+ * `InteractionRequiredAuthError` (a user flow's `interaction_required`, `consent_required`, …)
+ * the same and the `claims` challenge.
+ */
 function fromMsalError(error: unknown): ServiceFailure | undefined {
-  if (!(error instanceof Error) || error.name !== "ServerError") return undefined;
-  const fields = error as Error & { errorCode?: unknown; errorMessage?: unknown; errorNo?: unknown; status?: unknown };
+  if (!(error instanceof Error) || (error.name !== "ServerError" && error.name !== "InteractionRequiredAuthError")) return undefined;
+  const fields = error as Error & { errorCode?: unknown; errorMessage?: unknown; errorNo?: unknown; status?: unknown; claims?: unknown };
   const message = msalDescription(typeof fields.errorMessage === "string" ? fields.errorMessage : error.message);
   const fromNo = typeof fields.errorNo === "string" && /^\d+$/.test(fields.errorNo) ? Number(fields.errorNo) : undefined;
   const fromText = /AADSTS(\d+)/.exec(message)?.[1];
@@ -147,6 +152,7 @@ function fromMsalError(error: unknown): ServiceFailure | undefined {
     error: typeof fields.errorCode === "string" ? fields.errorCode : "server_error",
     aadsts: fromNo ?? (fromText === undefined ? undefined : Number(fromText)),
     description: message,
+    claims: typeof fields.claims === "string" && fields.claims !== "" ? fields.claims : undefined,
   };
 }
 
@@ -183,5 +189,6 @@ function failureOf(outcome: EntryOutcome, reason: string, error: unknown, code: 
     statusCode: service?.status,
     aadsts: service?.aadsts,
     error,
+    ...(service?.claims === undefined ? {} : { claims: service.claims }),
   };
 }

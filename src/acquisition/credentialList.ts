@@ -1,4 +1,4 @@
-import { AuthenticationError, CredentialUnavailableError, type EntryReport, type EntryReportOutcome, MAX_ENTRY_LINES } from "../errors.ts";
+import { AuthenticationError, AuthenticationRequiredError, CredentialUnavailableError, type EntryReport, type EntryReportOutcome, MAX_ENTRY_LINES } from "../errors.ts";
 import type { CredentialLogger } from "../logging.ts";
 import type { NormalizedEntry } from "../configuration/normalized.ts";
 import type { EntryFailure } from "./entryOutcome.ts";
@@ -169,6 +169,17 @@ export class CredentialList {
     }
     const decisive = stoppedBy ?? failures.findLast((f) => f.failure.outcome !== "unavailable")?.failure;
     const aadsts = decisive?.aadsts;
+    if (stoppedBy?.claims !== undefined && request.kind.grant === "on_behalf_of") {
+      // A user flow's claims challenge: the web API sends it back to its client (WWW-Authenticate),
+      // which signs the user in again with those claims, as @azure/identity's user credentials do.
+      return new AuthenticationRequiredError({
+        scopes: request.scopes,
+        getTokenOptions: { claims: stoppedBy.claims, tenantId: request.tenantId },
+        message,
+        cause,
+        entries,
+      });
+    }
     // 0 when no HTTP answer came at all (a timeout, an abort), as a browser reports it.
     return new AuthenticationError(
       decisive?.statusCode ?? 0,

@@ -23,4 +23,9 @@ export interface EntryFailure {
   readonly aadsts: number | undefined;
   /** The underlying error, kept as `cause`. */
   readonly error: unknown;
+  /**
+   * A claims challenge from Entra (`interaction_required` of a user flow, or a Conditional Access
+   * challenge): the caller must obtain a token that satisfies it.
+   */
+  readonly claims?: string | undefined;
 }

@@ -20,8 +20,11 @@ export interface SourceEntryContext {
   readonly mtls: MtlsAcquirer;
   readonly now: () => number;
   readonly logger: CredentialLogger;
-  /** The mTLS token endpoint for a tenant (region resolved). */
-  mtlsTokenEndpoint(tenantId: string, signal: AbortSignal): Promise<string>;
+  /**
+   * The mTLS token endpoint for a tenant; regional (region resolved) when `regional`: Entra's
+   * regional endpoints serve client credentials only.
+   */
+  mtlsTokenEndpoint(tenantId: string, signal: AbortSignal, regional: boolean): Promise<string>;
   /** The resolved region for unbound requests, if any. */
   region(signal: AbortSignal): Promise<string | undefined>;
   /** Called when a certificate is replaced, so its TLS agent can be closed once idle. */
@@ -51,12 +54,21 @@ export class SourceEntry implements ListEntry {
     const material = await this.#material(request.signal, reload ? { rejected: this.#presented.get(request) } : undefined);
     const certificate = material.kind === "certificate" ? ` with certificate ${material.certificate.thumbprintSha256}` : "";
     if (!this.entry.bound) {
+      if (request.proofOfPossession === true) {
+        throw new SourceUnavailableError(
+          "an mtls_pop token (for a bound OIDC federated credential) needs a bound entry; set useBoundCredential on a certificate or managed identity entry of this section",
+        );
+      }
       this.#context.logger.verbose(
         `${this.entry.id} => requesting a token${certificate} (correlation id ${request.correlationId}).`,
       );
       return this.#context.msal.acquire(this.entry, material, request, await this.#context.region(request.signal));
     }
-    const tokenEndpoint = await this.#context.mtlsTokenEndpoint(request.tenantId, request.signal);
+    const tokenEndpoint = await this.#context.mtlsTokenEndpoint(
+      request.tenantId,
+      request.signal,
+      request.kind.grant === "client_credentials",
+    );
     if (material.kind === "certificate") {
       this.#context.logger.verbose(
         `${this.entry.id} => requesting a token over mutual TLS from ${new URL(tokenEndpoint).host}${certificate} (correlation id ${request.correlationId}).`,
@@ -83,7 +95,9 @@ export class SourceEntry implements ListEntry {
       this.#context.logger.verbose(
         `${this.entry.id} => requesting a token over mutual TLS from ${new URL(tokenEndpoint).host} with binding certificate ${bindingCertificate.thumbprintSha256} (correlation id ${request.correlationId}).`,
       );
-      return this.#context.mtls.withBoundAssertion({ ...bound, bindingCertificate }, request, tokenEndpoint);
+      // Not a spread: an AssertionValue keeps its JWT behind a getter, which a spread drops.
+      const snapshot = { assertion: bound.assertion, expiresOnTimestamp: bound.expiresOnTimestamp, bindingCertificate };
+      return this.#context.mtls.withBoundAssertion(snapshot, request, tokenEndpoint);
     }
     throw new SourceUnavailableError("a client secret cannot be used over mutual TLS; set useBoundCredential to false for it.");
   }

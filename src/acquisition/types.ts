@@ -1,3 +1,4 @@
+import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
 import type { SecretValue } from "../sources/types.ts";
 
 /**
@@ -27,6 +28,11 @@ export interface TokenRequest {
   readonly timeoutMs: number | undefined;
   /** Sent as `client-request-id` and logged, to match Entra's sign-in logs. */
   readonly correlationId: string;
+  /**
+   * Ask for an `mtls_pop` token bound to the certificate of the TLS handshake, and return that
+   * certificate with it: the inner leg of a bound OIDC federated credential. Bound entries only.
+   */
+  readonly proofOfPossession?: boolean;
 }
 
 /** A token obtained from Entra. */
@@ -38,4 +44,6 @@ export interface AcquiredToken {
   readonly refreshInSeconds: number | undefined;
   /** The token endpoint that issued it (for logs and the CLI). */
   readonly tokenEndpoint: string;
+  /** For an `mtls_pop` token: the certificate it is bound to (with its key). */
+  readonly bindingCertificate?: LoadedCertificate;
 }

@@ -7,22 +7,34 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { startEmulator } from "../emulator/index.ts";
+import { describeArgumentError } from "./arguments.ts";
 import type { CliCommand, CliIo } from "./types.ts";
 
 const HELP = `Usage: bound-credential emulator [options]
 
 Starts a local emulator of Microsoft Entra ID (login and mTLS hosts), IMDS v1/v2 and Key Vault on
-127.0.0.1, registers a demo app and a managed identity, prints the settings to use, and runs until
-interrupted (Ctrl+C).
+127.0.0.1, registers a demo app and a managed identity, writes an appsettings.json, the CA and the
+app's certificates into --out-dir, prints commands to paste (doctor, token, fromEnvironment; bound and
+unbound), and runs until interrupted (Ctrl+C).
 
 Options:
   --port <n>            Base port: login n, mTLS n+1, IMDS n+2, Key Vault n+3 (default: free ports)
   --ca-file <path>      Where to write the emulator's CA certificate (default: <out-dir>/ca.pem)
-  --out-dir <dir>       Where to write the demo certificate files (default: ./.emulator)
+  --out-dir <dir>       Where to write appsettings.json, the CA and the demo certificates
+                        (default: ./.emulator)
   --token-lifetime <s>  Access token lifetime in seconds (default: 3599)
   --tenant-id <id>      The tenant id (default: random)
   -h, --help            Show this help
 `;
+
+const FLAGS = {
+  port: { type: "string" },
+  "ca-file": { type: "string" },
+  "out-dir": { type: "string" },
+  "token-lifetime": { type: "string" },
+  "tenant-id": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 function integerOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
@@ -33,6 +45,11 @@ function integerOption(value: string | undefined, name: string, min: number, max
   return number;
 }
 
+/** A word as a POSIX shell reads it back: bare when it is plain, single-quoted otherwise. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+}
+
 function writePrivateFile(file: string, content: string | Buffer): void {
   writeFileSync(file, content, { mode: 0o600 });
   chmodSync(file, 0o600);
@@ -41,29 +58,24 @@ function writePrivateFile(file: string, content: string | Buffer): void {
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: "string" },
-        "ca-file": { type: "string" },
-        "out-dir": { type: "string" },
-        "token-lifetime": { type: "string" },
-        "tenant-id": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
+    ({ values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: FLAGS }));
   } catch (error) {
-    io.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${HELP}`);
+    io.stderr.write(`bound-credential emulator: ${describeArgumentError(error, FLAGS)}\n\n${HELP}`);
     return 2;
   }
   if (values.help === true) {
     io.stdout.write(HELP);
     return 0;
   }
-  const basePort = integerOption(values.port, "port", 0, 65_532);
-  const tokenLifetimeSeconds = integerOption(values["token-lifetime"], "token-lifetime", 1, 86_400 * 30);
+  let basePort: number | undefined;
+  let tokenLifetimeSeconds: number | undefined;
+  try {
+    basePort = integerOption(values.port, "port", 0, 65_532);
+    tokenLifetimeSeconds = integerOption(values["token-lifetime"], "token-lifetime", 1, 86_400 * 30);
+  } catch (error) {
+    io.stderr.write(`bound-credential emulator: ${error instanceof Error ? error.message : String(error)}\nRun \`bound-credential emulator --help\` for the options.\n`);
+    return 2;
+  }
   const outDir = path.resolve(values["out-dir"] ?? ".emulator");
   const caFile = path.resolve(values["ca-file"] ?? path.join(outDir, "ca.pem"));
   mkdirSync(outDir, { recursive: true });
@@ -90,15 +102,16 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 
     const pemFile = path.join(outDir, "app-certificate.pem");
     const pfxFile = path.join(outDir, "app-certificate.pfx");
+    const settingsFile = path.join(outDir, "appsettings.json");
     writeFileSync(caFile, emulator.caCertificatePem);
     writePrivateFile(pemFile, `${certificate.privateKeyPem}${certificate.certificatePem}`);
     writePrivateFile(pfxFile, certificate.toPfx(pfxPassword));
 
+    const identityWeb = { Instance: `${emulator.authorityHost}/`, TenantId: emulator.tenantId, ClientId: app.clientId };
     const appsettings = {
+      // The bound list: the managed identity first, then the certificate, both over mutual TLS.
       AzureAd: {
-        Instance: `${emulator.authorityHost}/`,
-        TenantId: emulator.tenantId,
-        ClientId: app.clientId,
+        ...identityWeb,
         ClientCredentials: [
           { SourceType: "SignedAssertionFromManagedIdentity", UseBoundCredential: true },
           { SourceType: "Path", CertificateDiskPath: pfxFile, CertificatePassword: pfxPassword, UseBoundCredential: true },
@@ -106,7 +119,23 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
           { SourceType: "ClientSecret", ClientSecret: clientSecret },
         ],
       },
+      // The same app without binding: the certificate, then the secret, over the login host.
+      AzureAdUnbound: {
+        ...identityWeb,
+        ClientCredentials: [
+          { SourceType: "Path", CertificateDiskPath: pemFile },
+          { SourceType: "ClientSecret", ClientSecret: clientSecret },
+        ],
+      },
     };
+    // Holds the demo secret and PFX password: private, like the key files.
+    writePrivateFile(settingsFile, `${JSON.stringify(appsettings, null, 2)}\n`);
+
+    const scope = "https://storage.azure.com/.default";
+    const hosts = ["--ca-file", caFile, "--mtls-authority-host", emulator.mtlsAuthorityHost, "--imds-endpoint", emulator.imdsEndpoint];
+    const command = (...args: string[]): string => ["bound-credential", ...args].map(shellWord).join(" ");
+    const exports = (variables: Record<string, string>): string[] =>
+      Object.entries(variables).map(([name, value]) => `export ${name}=${shellWord(value)}`);
     io.stdout.write(
       [
         "bound-credential emulator (demo credentials below are valid only for this emulator run)",
@@ -118,32 +147,38 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
         `  Tenant            ${emulator.tenantId}`,
         `  App (client id)   ${app.clientId}`,
         `  Managed identity  ${identity.clientId} (system-assigned, trusted by the app as a federated credential)`,
+        `  Settings          ${settingsFile} (sections AzureAd: bound; AzureAdUnbound)`,
         `  CA certificate    ${caFile}`,
         `  App certificate   ${pemFile} (PEM key + certificate), ${pfxFile} (PFX)`,
         "",
-        "appsettings.json:",
-        JSON.stringify(appsettings, null, 2),
+        "Paste into another shell while this one runs:",
         "",
-        "BoundClientCredential options that appsettings.json cannot carry:",
-        JSON.stringify(
-          {
-            authorityHost: emulator.authorityHost,
-            mtlsAuthorityHost: emulator.mtlsAuthorityHost,
-            imdsEndpoint: emulator.imdsEndpoint,
-            tls: { ca: `<contents of ${caFile}>` },
-          },
-          null,
-          2,
-        ),
+        "# Check each entry of the bound list, then get a token over mutual TLS (the managed identity serves):",
+        command("doctor", "--config", settingsFile, ...hosts),
+        command("token", "--config", settingsFile, "--scope", scope, ...hosts),
         "",
-        "Environment:",
-        `export AZURE_TENANT_ID=${emulator.tenantId}`,
-        `export AZURE_CLIENT_ID=${app.clientId}`,
-        `export AZURE_AUTHORITY_HOST=${emulator.authorityHost}`,
-        `export AZURE_CLIENT_CERTIFICATE_PATH=${pemFile}`,
-        `export AZURE_CLIENT_SECRET=${clientSecret}`,
-        `export AZURE_POD_IDENTITY_AUTHORITY_HOST=${emulator.imdsEndpoint}`,
-        `export NODE_EXTRA_CA_CERTS=${caFile}`,
+        "# An unbound token (the certificate, over the login host):",
+        command("token", "--config", settingsFile, "--section", "AzureAdUnbound", "--scope", scope, "--ca-file", caFile),
+        "",
+        "# BoundClientCredential.fromEnvironment() with a bound certificate:",
+        ...exports({
+          AZURE_TENANT_ID: emulator.tenantId,
+          AZURE_CLIENT_ID: app.clientId,
+          AZURE_AUTHORITY_HOST: emulator.authorityHost,
+          AZURE_CLIENT_CERTIFICATE_PATH: pemFile,
+          BOUND_CLIENT_CREDENTIAL_MTLS_AUTHORITY_HOST: emulator.mtlsAuthorityHost,
+          BOUND_CLIENT_CREDENTIAL_USE_BOUND: "true",
+          NODE_EXTRA_CA_CERTS: caFile,
+        }),
+        command("token", "--from-environment", "--scope", scope),
+        "",
+        "# ... and unbound (the same variables, the certificate not bound):",
+        ...exports({ BOUND_CLIENT_CREDENTIAL_USE_BOUND: "false" }),
+        command("token", "--from-environment", "--scope", scope),
+        "",
+        "In code, the options appsettings.json does not carry:",
+        `  BoundClientCredential.fromConfiguration(appsettings.AzureAd, { mtlsAuthorityHost: "${emulator.mtlsAuthorityHost}",`,
+        `    imdsEndpoint: "${emulator.imdsEndpoint}", tls: { ca: [readFileSync(${JSON.stringify(caFile)}, "utf8")] } })`,
         "",
         "Emulator ready. Press Ctrl+C to stop.",
         "",

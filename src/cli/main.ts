@@ -3,6 +3,10 @@
  * `bound-credential`: the command line of bound-client-credential. Each subcommand lives in its
  * own module and registers here with a one-line summary.
  */
+// First: refuses an unsupported Node.js before any dependency is loaded.
+import "../nodeVersion.ts";
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { doctorCommand } from "./doctor.ts";
 import { emulatorCommand } from "./emulatorCommand.ts";
 import { tokenCommand } from "./token.ts";
@@ -36,9 +40,14 @@ function usage(): string {
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+  if (name === undefined) {
+    // No command is a usage error: exit code 2, as for every command's wrong arguments.
+    io.stderr.write(usage());
+    return 2;
+  }
+  if (name === "--help" || name === "-h" || name === "help") {
     io.stdout.write(usage());
-    return name === undefined ? 1 : 0;
+    return 0;
   }
   const command = commands.get(name);
   if (command === undefined) {
@@ -53,7 +62,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
-if (import.meta.main) {
+/** Whether this module is the program (`import.meta.main` arrived in Node.js 22.18 and 24.2). */
+function isProgram(): boolean {
+  const main = (import.meta as { main?: unknown }).main;
+  if (typeof main === "boolean") return main;
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isProgram()) {
   process.exitCode = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -11,8 +11,11 @@ import { AzureLogger, setLogLevel } from "@azure/logger";
 import { decodeJwt } from "jose";
 import { BoundClientCredential } from "../boundClientCredential.ts";
 import { optionsFromConfiguration } from "../configuration/fromConfiguration.ts";
+import { optionsFromEnvironment } from "../configuration/fromEnvironment.ts";
 import type { BoundClientCredentialOptions, CustomSignedAssertionProvider } from "../configuration/types.ts";
 import { AuthenticationError, BoundCredentialConfigurationError, BoundCredentialError, CredentialUnavailableError, type EntryReport } from "../errors.ts";
+import { describeArgumentError } from "./arguments.ts";
+import { ConfigurationFileError, missingSection, parseJsonWithComments } from "./configFile.ts";
 import type { CliCommand, CliIo } from "./types.ts";
 
 /** Exit codes shared by `token` and `doctor`. */
@@ -33,6 +36,7 @@ export class UsageError extends Error {
 /** The flags that say where the configuration is and how to reach its hosts, for `parseArgs`. */
 export const CONFIGURATION_FLAGS = {
   config: { type: "string", short: "c" },
+  "from-environment": { type: "boolean" },
   section: { type: "string", short: "s" },
   "ca-file": { type: "string", multiple: true },
   "authority-host": { type: "string" },
@@ -47,6 +51,7 @@ export const CONFIGURATION_FLAGS = {
 
 /** Help lines for {@link CONFIGURATION_FLAGS}. */
 export const CONFIGURATION_FLAGS_HELP = `  -c, --config <file>            appsettings.json to read (comments and trailing commas are fine)
+      --from-environment         read the AZURE_* variables instead, as BoundClientCredential.fromEnvironment()
   -s, --section <name>           the section; default AzureAd (nested sections: Identity:AzureAd)
       --ca-file <file>           also trust this CA certificate (PEM), such as the emulator's; repeatable
       --authority-host <url>     the login host, instead of the section's Instance
@@ -62,6 +67,7 @@ export const CONFIGURATION_FLAGS_HELP = `  -c, --config <file>            appset
 /** The values of {@link CONFIGURATION_FLAGS} as `parseArgs` returns them. */
 export interface ConfigurationFlagValues {
   config?: string | undefined;
+  "from-environment"?: boolean | undefined;
   section?: string | undefined;
   "ca-file"?: string[] | undefined;
   "authority-host"?: string | undefined;
@@ -165,11 +171,12 @@ export function parseFlags<T extends Record<string, { type: "string" | "boolean"
   argv: readonly string[],
   own: T,
 ): Record<string, string | boolean | string[] | undefined> {
+  const options = { ...CONFIGURATION_FLAGS, ...own };
   try {
-    const { values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { ...CONFIGURATION_FLAGS, ...own } });
+    const { values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options });
     return values as Record<string, string | boolean | string[] | undefined>;
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(describeArgumentError(error, options));
   }
 }
 
@@ -195,24 +202,25 @@ export function timeoutMs(value: string | undefined): number {
  */
 export async function loadConfiguration(values: ConfigurationFlagValues): Promise<LoadedConfiguration> {
   const file = values.config;
+  if (values["from-environment"] === true) {
+    if (file !== undefined) throw new UsageError("--config and --from-environment exclude each other: pass one of them.");
+    return loadEnvironment(values);
+  }
   if (file === undefined || file === "") {
-    throw new UsageError("--config is required: pass the appsettings.json that holds the AzureAd section.");
+    throw new UsageError("--config is required: pass the appsettings.json that holds the AzureAd section (or --from-environment).");
   }
-  const json = parseJsonWithComments(await readText(file, "--config"), file);
-  const caCertificates: string[] = [];
-  for (const caFile of values["ca-file"] ?? []) {
-    const pem = await readText(caFile, "--ca-file");
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new UsageError(`--ca-file ${caFile} holds no PEM certificate ("-----BEGIN CERTIFICATE-----"): pass the CA certificate in PEM.`);
-    }
-    caCertificates.push(pem);
+  let json: unknown;
+  try {
+    json = await parseJsonWithComments(await readText(file, "--config"), file);
+  } catch (error) {
+    if (error instanceof ConfigurationFileError) throw new UsageError(error.message);
+    throw error;
   }
+  const noSection = values.section === undefined ? undefined : missingSection(json, values.section, file);
+  if (noSection !== undefined) throw new UsageError(noSection);
   const customProviders = [...new Set(findStrings(json, "customsignedassertionprovidername"))];
   const overrides: Partial<BoundClientCredentialOptions> = {
-    ...(values["authority-host"] === undefined ? {} : { authorityHost: values["authority-host"] }),
-    ...(values["mtls-authority-host"] === undefined ? {} : { mtlsAuthorityHost: values["mtls-authority-host"] }),
-    ...(values["imds-endpoint"] === undefined ? {} : { imdsEndpoint: values["imds-endpoint"] }),
-    ...(caCertificates.length === 0 ? {} : { tls: { ca: caCertificates } }),
+    ...(await hostOverrides(values)),
     ...(customProviders.length === 0 ? {} : { customSignedAssertionProviders: unrunnableProviders(customProviders) }),
   };
   try {
@@ -222,6 +230,37 @@ export async function loadConfiguration(values: ConfigurationFlagValues): Promis
     if (error instanceof BoundCredentialConfigurationError) {
       throw new UsageError(`${file}: ${error.message}`.replace(/overrides\.(\w+)/g, (_, key: string) => `--${flagOf(key)}`), { cause: error });
     }
+    throw error;
+  }
+}
+
+/** The options the host and CA flags set. */
+async function hostOverrides(values: ConfigurationFlagValues): Promise<Partial<BoundClientCredentialOptions>> {
+  const caCertificates: string[] = [];
+  for (const caFile of values["ca-file"] ?? []) {
+    const pem = await readText(caFile, "--ca-file");
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+      throw new UsageError(`--ca-file ${caFile} holds no PEM certificate ("-----BEGIN CERTIFICATE-----"): pass the CA certificate in PEM.`);
+    }
+    caCertificates.push(pem);
+  }
+  return {
+    ...(values["authority-host"] === undefined ? {} : { authorityHost: values["authority-host"] }),
+    ...(values["mtls-authority-host"] === undefined ? {} : { mtlsAuthorityHost: values["mtls-authority-host"] }),
+    ...(values["imds-endpoint"] === undefined ? {} : { imdsEndpoint: values["imds-endpoint"] }),
+    ...(caCertificates.length === 0 ? {} : { tls: { ca: caCertificates } }),
+  };
+}
+
+/** `--from-environment`: the options of `BoundClientCredential.fromEnvironment()`, the flags on top. */
+async function loadEnvironment(values: ConfigurationFlagValues): Promise<LoadedConfiguration> {
+  if (values.section !== undefined) throw new UsageError("--section reads a section of --config; --from-environment has none.");
+  const overrides = await hostOverrides(values);
+  try {
+    const options = { ...optionsFromEnvironment(process.env), ...overrides };
+    return { file: "environment variables", section: "environment", options, customProviders: [] };
+  } catch (error) {
+    if (error instanceof BoundCredentialConfigurationError) throw new UsageError(error.message, { cause: error });
     throw error;
   }
 }
@@ -273,56 +312,6 @@ async function readText(file: string, flag: string): Promise<string> {
             ? "it is a directory"
             : (error as Error).message;
     throw new UsageError(`Cannot read ${flag} ${file}: ${why}.`, { cause: error });
-  }
-}
-
-/**
- * Parses JSON as .NET configuration files are written: `//` and `/* *\/` comments and trailing
- * commas are allowed, as `Microsoft.Extensions.Configuration.Json` allows them.
- *
- * @throws UsageError naming the line and column of a syntax error
- */
-export function parseJsonWithComments(text: string, file: string): unknown {
-  const source = text.replace(/^\uFEFF/, "");
-  let out = "";
-  let i = 0;
-  while (i < source.length) {
-    const c = source[i]!;
-    if (c === '"') {
-      let j = i + 1;
-      while (j < source.length && source[j] !== '"') j += source[j] === "\\" ? 2 : 1;
-      out += source.slice(i, j + 1);
-      i = j + 1;
-    } else if (c === "/" && source[i + 1] === "/") {
-      while (i < source.length && source[i] !== "\n") i++;
-    } else if (c === "/" && source[i + 1] === "*") {
-      const end = source.indexOf("*/", i + 2);
-      const comment = source.slice(i, end === -1 ? source.length : end + 2);
-      // Keep line breaks, so that error positions still point at the right line.
-      out += comment.replace(/[^\n]/g, " ");
-      i += comment.length;
-    } else if (c === ",") {
-      let j = i + 1;
-      while (j < source.length && /\s/.test(source[j]!)) j++;
-      out += source[j] === "}" || source[j] === "]" ? " " : ",";
-      i++;
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  try {
-    return JSON.parse(out);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    const position = /position (\d+)/.exec(message);
-    let where = "";
-    if (position !== null) {
-      const before = out.slice(0, Number(position[1]));
-      const line = before.split("\n").length;
-      where = ` at line ${line}, column ${before.length - before.lastIndexOf("\n")}`;
-    }
-    throw new UsageError(`${file} is not valid JSON${where}: ${message.replace(/ in JSON at position \d+.*$/, "")}. Fix the file and try again.`);
   }
 }
 
@@ -414,9 +403,10 @@ ${CONFIGURATION_FLAGS_HELP}
 Exit codes: 0 a token was acquired, 1 no token (the message lists every entry and why),
 2 usage or configuration error.
 
-Example, against \`bound-credential emulator\` (which prints the hosts and writes its CA):
-  bound-credential token --config appsettings.json --scope https://storage.azure.com/.default \\
-    --ca-file .bound-credential-emulator/ca.pem \\
+Example, against \`bound-credential emulator\` run in the same directory (it writes .emulator/ and
+prints these commands with the ports filled in, ready to paste):
+  bound-credential token --config .emulator/appsettings.json --scope https://storage.azure.com/.default \\
+    --ca-file .emulator/ca.pem \\
     --mtls-authority-host https://127.0.0.1:<port> --imds-endpoint http://127.0.0.1:<port>
 `;
 
@@ -500,7 +490,9 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stdout.write(`${JSON.stringify({ ok: false, config: configuration.file, section: configuration.section, scope, error: report, steps: progress.steps }, null, 2)}\n`);
     }
     io.stderr.write(`bound-credential token: no token for ${scope}.\n${message}\n`);
-    io.stderr.write("Run `bound-credential doctor` with the same --config to check each entry.\n");
+    // A refused scope is not about the entries: doctor would find nothing wrong with them.
+    const scopeRefused = /\bAADSTS(?:70011|1002012)\b/.test(message) || (error as { path?: unknown }).path === "scopes";
+    if (!scopeRefused) io.stderr.write("Run `bound-credential doctor` with the same --config to check each entry.\n");
     return EXIT_FAILED;
   } finally {
     log.restore();

@@ -32,9 +32,17 @@ export const ENVIRONMENT_VARIABLES: readonly string[] = [
   "AZURE_FEDERATED_TOKEN_FILE",
   "AZURE_CLIENT_SECRET",
   "AZURE_AUTHORITY_HOST",
+  "BOUND_CLIENT_CREDENTIAL_MTLS_AUTHORITY_HOST",
   "AZURE_REGIONAL_AUTHORITY_NAME",
   "AZURE_ADDITIONALLY_ALLOWED_TENANTS",
 ];
+
+/**
+ * Our own variable for the mutual TLS token host (`mtlsAuthorityHost`), for the clouds and hosts
+ * whose `mtlsauth` host cannot be derived from `AZURE_AUTHORITY_HOST`, such as an emulator. Its
+ * name is ours rather than `AZURE_*` because the Azure SDK defines no such variable.
+ */
+export const MTLS_AUTHORITY_HOST_VARIABLE = "BOUND_CLIENT_CREDENTIAL_MTLS_AUTHORITY_HOST";
 
 const CREDENTIAL_VARIABLES = ["AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_SECRET"];
 
@@ -46,7 +54,9 @@ const CREDENTIAL_VARIABLES = ["AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_
  * @throws BoundCredentialConfigurationError naming the missing or wrong variables
  */
 export function optionsFromEnvironment(env: Environment = process.env): BoundClientCredentialOptions {
-  const naming = new MappedNaming("environment", (name) => name);
+  // Remedies that name an option ("set mtlsAuthorityHost") name its variable instead.
+  const variableOf: Record<string, string> = { authorityHost: "AZURE_AUTHORITY_HOST", mtlsAuthorityHost: MTLS_AUTHORITY_HOST_VARIABLE };
+  const naming = new MappedNaming("environment", (name) => variableOf[name] ?? name);
   const c: Checker = new Checker(naming);
   // An empty variable counts as unset, as in @azure/identity.
   const read = (name: string): string | undefined => {
@@ -136,6 +146,11 @@ export function optionsFromEnvironment(env: Environment = process.env): BoundCli
   if (authorityHost !== undefined) {
     naming.set(["authorityHost"], "AZURE_AUTHORITY_HOST");
     options["authorityHost"] = authorityHost;
+  }
+  const mtlsAuthorityHost = read(MTLS_AUTHORITY_HOST_VARIABLE);
+  if (mtlsAuthorityHost !== undefined) {
+    naming.set(["mtlsAuthorityHost"], MTLS_AUTHORITY_HOST_VARIABLE);
+    options["mtlsAuthorityHost"] = mtlsAuthorityHost;
   }
   const region = read("AZURE_REGIONAL_AUTHORITY_NAME");
   if (region !== undefined) {

@@ -16,6 +16,7 @@ import {
   openIdConfiguration,
 } from "./entraRoutes.ts";
 import { FaultQueue } from "./faults.ts";
+import { issueUserToken } from "./onBehalfOf.ts";
 import { EmulatorHost, type EmulatorHostOptions, type RouteMatch } from "./httpHost.ts";
 import { imdsFaultReply, imdsRoutes } from "./imdsRoutes.ts";
 import { RequestJournal } from "./journal.ts";
@@ -29,6 +30,7 @@ import type {
   EmulatorStats,
   FederatedAssertionOptions,
   FederatedCredential,
+  IssueUserTokenOptions,
   RegisterAppOptions,
   RegisteredApp,
   RegisteredManagedIdentity,
@@ -281,12 +283,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     registerApp: (appOptions?: RegisterAppOptions): RegisteredApp => directory.registerApp(appOptions),
     registerManagedIdentity: (identityOptions: RegisterManagedIdentityOptions): RegisteredManagedIdentity =>
       directory.registerManagedIdentity(identityOptions),
-    federatedCredentialFor: (identity: RegisteredManagedIdentity, audience = DEFAULT_TOKEN_EXCHANGE_URL): FederatedCredential => ({
-      issuer: tokens.v2Issuer(identity.tenantId),
-      subject: identity.objectId,
+    federatedCredentialFor: (
+      principal: RegisteredManagedIdentity | RegisteredApp,
+      audience = DEFAULT_TOKEN_EXCHANGE_URL,
+    ): FederatedCredential => ({
+      issuer: tokens.v2Issuer(principal.tenantId),
+      subject: principal.objectId,
       audiences: [audience],
-      name: `managed-identity-${identity.clientId}`,
+      name: `${"kind" in principal ? "managed-identity" : "app"}-${principal.clientId}`,
     }),
+    issueUserToken: (userOptions: IssueUserTokenOptions): Promise<string> => issueUserToken(tokens, userOptions, { tenantId, clock }),
     issueCertificate: (certificateOptions?: IssueCertificateOptions): Promise<IssuedCertificate> =>
       authority.issueCertificate(certificateOptions),
     createFederatedAssertion: async (assertion: FederatedAssertionOptions): Promise<string> => {

@@ -12,13 +12,25 @@ export class EntraError extends Error {
   readonly status: number;
   readonly error: string;
   readonly code: number;
+  /** A claims challenge (JSON) the client must satisfy: Conditional Access, step-up. */
+  readonly claims: string | undefined;
+  /** Entra's `suberror` (`basic_action`, `consent_required`, ...), when it sends one. */
+  readonly suberror: string | undefined;
 
-  constructor(status: number, error: string, code: number, description: string) {
+  constructor(
+    status: number,
+    error: string,
+    code: number,
+    description: string,
+    extra: { readonly claims?: string | undefined; readonly suberror?: string | undefined } = {},
+  ) {
     super(`AADSTS${code}: ${description}`);
     this.name = "EntraError";
     this.status = status;
     this.error = error;
     this.code = code;
+    this.claims = extra.claims;
+    this.suberror = extra.suberror;
   }
 }
 
@@ -141,6 +153,25 @@ export const entraErrors = {
     invalidRequest(900144, `The token_type '${tokenType}' is not supported; use mtls_pop or omit it for Bearer.`),
   mtlsRequiresMtlsHost: (what: string) =>
     invalidClient(392200, `Client certificate is missing from the request: ${what} needs the mTLS endpoint.`),
+  invalidUserAssertion: (reason: string) =>
+    new EntraError(400, "invalid_grant", 50013, `Assertion failed signature validation. [Reason - ${reason}]`),
+  userAssertionAudienceMismatch: (audience: string, clientId: string) =>
+    new EntraError(
+      400,
+      "invalid_grant",
+      50013,
+      `Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '${audience}' and the expected audience is '${clientId}' or one of the Application Id URIs of this application.`,
+    ),
+  userAssertionExpired: (now: Date, detail: string) =>
+    new EntraError(
+      400,
+      "invalid_grant",
+      500133,
+      `Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: ${now.toISOString()}, ${detail}.`,
+    ),
+  missingRequestedTokenUse: () => invalidRequest(900144, "The request body must contain the following parameter: 'requested_token_use'."),
+  unsupportedRequestedTokenUse: (value: string) =>
+    invalidRequest(50000, `The requested_token_use '${value}' is not supported; use on_behalf_of.`),
   transient: (status: number) =>
     new EntraError(
       status,
@@ -151,6 +182,24 @@ export const entraErrors = {
         : "A transient error has occurred. Please try again.",
     ),
 } as const;
+
+/**
+ * Descriptions of the user-flow errors that tests script as faults, so that a fault with one of
+ * these codes reads as Entra's answer does. The claims challenge and consent texts follow the
+ * examples of Microsoft's On-Behalf-Of protocol page and the AADSTS error code reference.
+ */
+export const USER_FLOW_DESCRIPTIONS: Readonly<Record<number, string>> = {
+  50013: "Assertion failed signature validation. [Reason - The key was not found.]",
+  500133:
+    "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.",
+  50076:
+    "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the resource.",
+  50079:
+    "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access the resource.",
+  53003: "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+  65001:
+    "The user or administrator has not consented to use the application. Send an interactive authorization request for this user and resource.",
+};
 
 /** `2026-01-01 00:00:00Z`, as ESTS writes timestamps. */
 function estsTimestamp(at: Date): string {
@@ -175,5 +224,7 @@ export function entraErrorBody(
     trace_id: traceId,
     correlation_id: correlation,
     error_uri: `${authorityHost}/error?code=${error.code}`,
+    ...(error.suberror === undefined ? {} : { suberror: error.suberror }),
+    ...(error.claims === undefined ? {} : { claims: error.claims }),
   };
 }

@@ -11,8 +11,15 @@ import {
   type ReplayCache,
 } from "./clientAuthentication.ts";
 import type { Directory, Principal } from "./directory.ts";
-import { EntraError, entraErrorBody, entraErrors } from "./entraErrors.ts";
+import { EntraError, entraErrorBody, entraErrors, USER_FLOW_DESCRIPTIONS } from "./entraErrors.ts";
 import type { IncomingCall, Reply, RouteMatch } from "./httpHost.ts";
+import {
+  type AssertedUser,
+  type DelegatedScopes,
+  delegatedScopes,
+  JWT_BEARER_GRANT,
+  verifyUserAssertion,
+} from "./onBehalfOf.ts";
 import { redactFields } from "./journal.ts";
 import type { TokenService } from "./tokenService.ts";
 import type { FaultSpec } from "./types.ts";
@@ -70,11 +77,13 @@ export function entraErrorReply(error: EntraError, call: IncomingCall, context: 
 /** The reply of a scripted `status` fault on an Entra route. */
 export function entraFaultReply(fault: FaultSpec & { status: number }, call: IncomingCall, context: EntraContext): Reply {
   const transient = entraErrors.transient(fault.status);
+  const code = fault.errorCode ?? transient.code;
   const error = new EntraError(
     fault.status,
     fault.error ?? transient.error,
-    fault.errorCode ?? transient.code,
-    transient.message.replace(/^AADSTS\d+: /, ""),
+    code,
+    USER_FLOW_DESCRIPTIONS[code] ?? transient.message.replace(/^AADSTS\d+: /, ""),
+    { claims: fault.claims, suberror: fault.suberror },
   );
   return entraErrorReply(error, call, context);
 }
@@ -213,13 +222,14 @@ async function issueToken(
   if (!context.directory.hasTenant(tenant)) throw entraErrors.tenantNotFound(tenant);
   const grantType = field(form, "grant_type");
   if (grantType === undefined) throw entraErrors.missingParameter("grant_type");
-  if (grantType !== "client_credentials") throw entraErrors.unsupportedGrantType(grantType);
+  if (grantType !== "client_credentials" && grantType !== JWT_BEARER_GRANT) throw entraErrors.unsupportedGrantType(grantType);
   const clientId = field(form, "client_id");
   if (clientId === undefined) throw entraErrors.missingParameter("client_id");
   const principal = context.directory.principal(clientId, tenant);
   if (principal === undefined) throw entraErrors.applicationNotFound(clientId, tenant);
   const scope = field(form, "scope");
   if (scope === undefined) throw entraErrors.missingParameter("scope");
+  const userAssertion = grantType === JWT_BEARER_GRANT ? onBehalfOfAssertion(form) : undefined;
   const tokenType = (field(form, "token_type") ?? "bearer").toLowerCase();
   if (tokenType !== "bearer" && tokenType !== "mtls_pop") throw entraErrors.unsupportedTokenType(tokenType);
   const pop = tokenType === "mtls_pop";
@@ -247,9 +257,26 @@ async function issueToken(
     );
   }
 
+  if (userAssertion !== undefined) {
+    // The client authenticated exactly as for its app tokens; now the user's token it presents.
+    const user = await verifyUserAssertion(userAssertion, principal.clientId, tenant, context.authentication);
+    const delegated = delegatedScopes(scope);
+    if (!context.directory.resourceExists(delegated.resource)) throw entraErrors.resourceNotFound(delegated.resource, tenant);
+    return tokenReply(call, context, principal, tenant, delegated.resource, method, pop, form, { ...user, ...delegated });
+  }
   const resource = resourceOf(scope);
   if (!context.directory.resourceExists(resource)) throw entraErrors.resourceNotFound(resource, tenant);
   return tokenReply(call, context, principal, tenant, resource, method, pop, form);
+}
+
+/** The user's token of an On-Behalf-Of request, after its parameters are checked. */
+function onBehalfOfAssertion(form: URLSearchParams): string {
+  const use = field(form, "requested_token_use");
+  if (use === undefined) throw entraErrors.missingRequestedTokenUse();
+  if (use !== "on_behalf_of") throw entraErrors.unsupportedRequestedTokenUse(use);
+  const assertion = field(form, "assertion");
+  if (assertion === undefined) throw entraErrors.missingParameter("assertion");
+  return assertion;
 }
 
 /** The resource of a client credentials scope: exactly one `{resource}/.default`. */
@@ -286,6 +313,7 @@ async function tokenReply(
   method: "1" | "2",
   pop: boolean,
   form: URLSearchParams,
+  user?: AssertedUser & DelegatedScopes,
 ): Promise<Reply> {
   const capabilities = clientCapabilities(form);
   const lifetime =
@@ -304,10 +332,22 @@ async function tokenReply(
       : { boundCertificateX5tS256: createHash("sha256").update(bound.raw).digest("base64url") }),
     ...(capabilities === undefined ? {} : { clientCapabilities: capabilities }),
     ...(principal.resourceId === undefined ? {} : { managedIdentityResourceId: principal.resourceId }),
+    ...(user === undefined
+      ? {}
+      : {
+          user: {
+            objectId: user.objectId,
+            subject: user.subject,
+            name: user.name,
+            preferredUsername: user.preferredUsername,
+            permissions: user.permissions,
+          },
+        }),
   });
   const tokenType = pop ? "mtls_pop" : "Bearer";
   call.journal.clientId = principal.clientId;
   call.journal.tokenType = tokenType;
+  call.journal.tokenObjectId = user?.objectId ?? principal.objectId;
   const correlationId = correlationIdOf(call.headers, call.query, form);
   return {
     status: 200,
@@ -323,6 +363,11 @@ async function tokenReply(
       ext_expires_in: lifetime,
       ...(context.sendRefreshIn ? { refresh_in: Math.floor(lifetime / 2) } : {}),
       access_token: issued.token,
+      // User flows echo the granted scopes and, when asked (`client_info=1`), who the user is.
+      ...(user === undefined ? {} : { scope: user.granted }),
+      ...(user !== undefined && field(form, "client_info") === "1"
+        ? { client_info: Buffer.from(JSON.stringify({ uid: user.objectId, utid: user.tenantId })).toString("base64url") }
+        : {}),
     },
   };
 }

@@ -5,6 +5,8 @@
  *
  * @packageDocumentation
  */
+// First: refuses an unsupported Node.js before any dependency is loaded.
+import "../nodeVersion.ts";
 export { startEmulator } from "./emulator.ts";
 export { journalHash } from "./journal.ts";
 export {
@@ -24,10 +26,12 @@ export type {
   EmulatorOptions,
   EmulatorRoute,
   EmulatorStats,
+  EmulatorUser,
   FaultSpec,
   Faults,
   FederatedAssertionOptions,
   FederatedCredential,
+  IssueUserTokenOptions,
   Journal,
   JournalEntry,
   KeyVaultSecretOptions,

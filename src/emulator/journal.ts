@@ -64,6 +64,7 @@ export class RequestJournal implements Journal {
       errorCode: undefined,
       clientId: undefined,
       tokenType: undefined,
+      tokenObjectId: undefined,
       fault: undefined as FaultSpec | undefined,
     };
     this.#entries.push(entry);

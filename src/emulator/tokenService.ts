@@ -26,6 +26,14 @@ export interface AccessTokenRequest {
   readonly clientCapabilities?: readonly string[];
   /** ARM id of a managed identity (`xms_mirid`). */
   readonly managedIdentityResourceId?: string;
+  /** On-Behalf-Of: the signed-in user the token is about, and the delegated permissions (`scp`). */
+  readonly user?: {
+    readonly objectId: string;
+    readonly subject: string;
+    readonly name: string | undefined;
+    readonly preferredUsername: string | undefined;
+    readonly permissions: readonly string[];
+  };
 }
 
 /** A signed access token and its times (seconds since the epoch). */
@@ -111,10 +119,21 @@ export class TokenService {
       aio: randomBytes(24).toString("base64url"),
       appid: request.clientId,
       azp: request.clientId,
-      oid: request.objectId,
-      sub: request.objectId,
+      oid: request.user?.objectId ?? request.objectId,
+      sub: request.user?.subject ?? request.objectId,
       tid: request.tenantId,
-      idtyp: "app",
+      idtyp: request.user === undefined ? "app" : "user",
+      ...(request.user === undefined
+        ? {}
+        : {
+            scp: request.user.permissions.join(" "),
+            ...(request.user.name === undefined ? {} : { name: request.user.name }),
+            ...(request.user.preferredUsername === undefined
+              ? {}
+              : v2
+                ? { preferred_username: request.user.preferredUsername }
+                : { upn: request.user.preferredUsername, unique_name: request.user.preferredUsername }),
+          }),
       uti: randomBytes(16).toString("base64url"),
       ver: v2 ? "2.0" : "1.0",
       ...(v2

@@ -256,6 +256,11 @@ export interface JournalEntry {
   readonly clientId: string | undefined;
   /** `Bearer` or `mtls_pop` for tokens issued. */
   readonly tokenType: string | undefined;
+  /**
+   * The `oid` of the token a token endpoint (login or mTLS host) issued: the app's or managed
+   * identity's service principal for client credentials, the signed-in user's for On-Behalf-Of.
+   */
+  readonly tokenObjectId: string | undefined;
   /** The scripted fault applied, if any. */
   readonly fault: FaultSpec | undefined;
 }
@@ -311,6 +316,13 @@ export interface FaultSpec {
   readonly errorCode?: number;
   /** The `error` of the error body. */
   readonly error?: string;
+  /**
+   * A claims challenge (JSON text) for the error body's `claims` field, as Entra sends with
+   * `interaction_required` (AADSTS50076, 50079, 53003) to a web API calling On-Behalf-Of.
+   */
+  readonly claims?: string;
+  /** The error body's `suberror`, such as `basic_action` or `consent_required`. */
+  readonly suberror?: string;
 }
 
 /** Scripted faults. */
@@ -371,6 +383,38 @@ export interface FederatedAssertionOptions {
   lifetimeSeconds?: number;
   /** The `nbf`/`iat` claims; default now. */
   notBefore?: Date;
+}
+
+/** The signed-in user of {@link IssueUserTokenOptions}. Every field is optional. */
+export interface EmulatorUser {
+  /** The user's object id: `oid` of the user's tokens and of the downstream tokens; random when omitted. */
+  readonly oid?: string;
+  /** The `sub` claim; the object id when omitted. */
+  readonly sub?: string;
+  /** The `name` claim. */
+  readonly name?: string;
+  /** The `preferred_username` claim (`upn` in v1 downstream tokens). */
+  readonly preferredUsername?: string;
+}
+
+/** Options of {@link Emulator.issueUserToken}. */
+export interface IssueUserTokenOptions {
+  /** The middle-tier app (web API) the token is for: its client ID is the `aud`. */
+  readonly app: Pick<RegisteredApp, "clientId"> & Partial<Pick<RegisteredApp, "tenantId">>;
+  /** The signed-in user. */
+  readonly user?: EmulatorUser;
+  /** The delegated permissions of the API (`scp`), such as `["access_as_user"]` (the default). */
+  readonly scopes?: readonly string[];
+  /** `exp` minus `nbf`, in seconds; default 3600. */
+  readonly lifetimeSeconds?: number;
+  /** The `nbf`/`iat` claims; default now (a date in the past with a short lifetime gives an expired token). */
+  readonly notBefore?: Date;
+  /** The user's tenant (`tid`, issuer); the app's home tenant when omitted. */
+  readonly tenantId?: string;
+  /** Another `aud`, to test a token meant for some other API. */
+  readonly audience?: string;
+  /** The client app that signed the user in (`azp`). */
+  readonly clientAppId?: string;
 }
 
 /** What {@link Emulator.credentialOptions} returns: the hosts, tenant, client and CA of a credential. */
@@ -435,8 +479,13 @@ export interface Emulator {
   registerApp(options?: RegisterAppOptions): RegisteredApp;
   /** Registers a managed identity of the emulated VM. */
   registerManagedIdentity(options: RegisterManagedIdentityOptions): RegisteredManagedIdentity;
-  /** The federated credential that trusts a managed identity's tokens for `audience` (default `api://AzureADTokenExchange`). */
-  federatedCredentialFor(identity: RegisteredManagedIdentity, audience?: string): FederatedCredential;
+  /**
+   * The federated credential that trusts the tokens of a managed identity, or of another app, for
+   * `audience` (default `api://AzureADTokenExchange`): issuer the emulator's v2 issuer of its
+   * tenant, subject its object id. An app's token for that audience is the assertion of the OIDC
+   * federated credential (Microsoft.Identity.Web's `OidcIdpSignedAssertion`).
+   */
+  federatedCredentialFor(principal: RegisteredManagedIdentity | RegisteredApp, audience?: string): FederatedCredential;
   /** Issues a certificate from the emulator's CA (or self-signed), including expired and not-yet-valid ones. */
   issueCertificate(options?: IssueCertificateOptions): Promise<IssuedCertificate>;
   /**
@@ -444,6 +493,18 @@ export interface Emulator {
    * example the content of `AZURE_FEDERATED_TOKEN_FILE`).
    */
   createFederatedAssertion(options: FederatedAssertionOptions): Promise<string>;
+  /**
+   * Signs an access token of a signed-in user for a middle-tier app (a v2 token: `aud` the app's
+   * client ID, `scp`, `oid`, `sub`, `tid`), as the user's client app would send it to a web API;
+   * the token endpoints accept it as the `assertion` of an On-Behalf-Of request by that app.
+   *
+   * @example
+   * ```ts
+   * const api = emulator.registerApp({ certificates: [certificate.certificatePem] });
+   * const userToken = await emulator.issueUserToken({ app: api, user: { oid, name: "Ada" } });
+   * ```
+   */
+  issueUserToken(options: IssueUserTokenOptions): Promise<string>;
   /**
    * Verifies an access token issued by this emulator (signature, times) and returns its claims.
    *

@@ -269,13 +269,14 @@ export class HttpClient {
     const signal = combine(combine(req.signal, timeoutSignal), bodyDeadline.signal) ?? bodyDeadline.signal;
     let bodyTimer: NodeJS.Timeout | undefined;
     try {
-      const response = await undiciRequest(url, {
+      const pending = undiciRequest(url, {
         method: req.method,
         dispatcher,
         ...(req.headers === undefined ? {} : { headers: req.headers }),
         ...(req.body === undefined ? {} : { body: req.body }),
         signal,
       });
+      const response = await untilAborted(pending, signal);
       bodyTimer = setTimeout(() => bodyDeadline.abort(), this.#bodyTotalTimeoutMs);
       bodyTimer.unref();
       const headers = flattenHeaders(response.headers);
@@ -440,6 +441,36 @@ export class HttpClient {
     if (proxy !== undefined) return fromProxyError(err, url, proxy);
     return fromUndiciError(err, url);
   }
+}
+
+/**
+ * The request's answer, or the signal's reason as soon as it aborts. undici 7 leaves a request
+ * whose connection is still in its TLS handshake waiting until the connect timeout, whatever the
+ * signal says; the handshake goes on failing or succeeding on its own, and a late answer's body
+ * is dropped.
+ */
+function untilAborted<T extends { body: Readable }>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    pending.then((late) => discard(late.body), () => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      pending.then((late) => discard(late.body), () => undefined);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    pending.then(
+      (response) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(response);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** Drops a body we will not read; the abort error that destroying it emits has no one to tell. */

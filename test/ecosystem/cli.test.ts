@@ -246,6 +246,37 @@ describe("bound-credential token and doctor", () => {
     });
   });
 
+  test("usage: no command exits 2; an unknown flag gets the closest one; an unknown section lists the sections there are", async () => {
+    const [bare, typo, section] = await Promise.all([
+      cli([], directory),
+      cli(["token", "--config", "appsettings.json", "--scop", STORAGE_SCOPE], directory),
+      cli(["doctor", "--config", "appsettings.json", "--section", "AzureAdd"], directory),
+    ]);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /^Usage: bound-credential <command>/);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /Unknown option '--scop'\. Did you mean --scope\?/);
+    assert.equal(section.code, 2);
+    assert.match(section.stderr, /--section AzureAdd: is not a section of appsettings\.json; its sections are AzureAd\. Did you mean --section AzureAd\?/);
+  });
+
+  test("a .NET appsettings.json with a trailing comma after a comment is read", async () => {
+    const text = `{\n  "AzureAd": {\n    "Instance": "${emulator.authorityHost}/",\n    "TenantId": "${emulator.tenantId}",\n    "ClientId": "${app.clientId}", // the app registration\n    "ClientCredentials": [ { "SourceType": "ClientSecret", "ClientSecret": "${secret}" }, /* more later */ ],\n  },\n}\n`;
+    await writeFile(path.join(directory, "trailing.json"), text);
+    const run = await cli(["token", "--config", "trailing.json", "--scope", STORAGE_SCOPE, "--ca-file", "ca.pem", "--json"], directory);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout) as { ok: boolean; servedBy: string };
+    assert.equal(report.ok, true);
+    assert.match(report.servedBy, /ClientSecret/);
+  });
+
+  test("token: a scope Entra refuses is reported without sending the user to doctor", async () => {
+    const run = await cli(["token", "--config", "appsettings.json", "--scope", "https://storage.azure.com", ...hostFlags], directory);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /AADSTS1002012/);
+    assert.doesNotMatch(run.stderr, /bound-credential doctor/);
+  });
+
   test("doctor: each entry's facts without requesting a token", async () => {
     const file = await settings("doctor.json", [
       { SourceType: "SignedAssertionFromManagedIdentity", UseBoundCredential: true },

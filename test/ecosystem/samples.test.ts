@@ -7,13 +7,23 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { main as certBound } from "../../samples/daemon-app-cert-bound.ts";
-import { main as ficBound } from "../../samples/daemon-app-fic-bound.ts";
-import { main as mixedList } from "../../samples/mixed-list-fallback.ts";
-import { main as dropIn } from "../../samples/drop-in-client-certificate.ts";
-import { main as chained } from "../../samples/chained-credential.ts";
-import { main as fromAppSettings, SAMPLE_APPSETTINGS } from "../../samples/from-appsettings.ts";
+import { registerHooks } from "node:module";
+
+/** The export condition under which the package's own name resolves to its TypeScript sources. */
+const SOURCE_CONDITION = "bound-client-credential-source";
+// The samples import "bound-client-credential" as an application does; `npm run sample` runs them
+// with --conditions=bound-client-credential-source, and this process resolves that name the same way.
+registerHooks({
+  resolve: (specifier, context, nextResolve) => nextResolve(specifier, { ...context, conditions: [...context.conditions, SOURCE_CONDITION] }),
+});
+const { main: certBound } = await import("../../samples/daemon-app-cert-bound.ts");
+const { main: ficBound } = await import("../../samples/daemon-app-fic-bound.ts");
+const { main: mixedList } = await import("../../samples/mixed-list-fallback.ts");
+const { main: dropIn } = await import("../../samples/drop-in-client-certificate.ts");
+const { main: chained } = await import("../../samples/chained-credential.ts");
+const { main: fromAppSettings, SAMPLE_APPSETTINGS } = await import("../../samples/from-appsettings.ts");
 
 const ROOT = path.join(import.meta.dirname, "..", "..");
 const JWT = /eyJ[\w-]+\.eyJ[\w-]+\./;
@@ -29,9 +39,9 @@ async function run<T>(main: (options: { env: Record<string, string>; print: (lin
   return { result, output };
 }
 
-/** Runs a Node.js program from the repository root. */
+/** Runs a Node.js program from the repository root, as `npm run sample` does. */
 async function runProgram(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [`--conditions=${SOURCE_CONDITION}`, ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -95,6 +105,19 @@ describe("samples against the emulator", () => {
     assert.match(result.servedBy ?? "", /^clientCredentials\[0\] \(SignedAssertionFromManagedIdentity system-assigned, bound\)$/);
     assert.equal(result.claims.tid, "3f9e7a52-6c1d-4b8e-9a0f-2d5c8e1b7a46");
     assert.equal(result.claims.appid, "b4c2e8d1-7a3f-4e9b-8c6d-1f0a5e2b9c73");
+  });
+
+  test("every sample imports the package by its name, never the sources by path", () => {
+    const files = readdirSync(path.join(ROOT, "samples"), { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".ts"));
+    assert.ok(files.length >= 8, files.join(", "));
+    for (const file of files) {
+      const text = readFileSync(path.join(ROOT, "samples", file), "utf8");
+      assert.doesNotMatch(text, /from "(\.\.\/)+src\//, `${file} imports the sources by path`);
+    }
+    const samples = files.filter((file) => !file.includes("/"));
+    for (const file of samples) {
+      assert.match(readFileSync(path.join(ROOT, "samples", file), "utf8"), /from "bound-client-credential(\/emulator)?"/, file);
+    }
   });
 
   test("a sample run as a program says which Azure variables are missing, and exits 1", async () => {

@@ -42,9 +42,9 @@ describe("bound-credential CLI", () => {
   const directory = mkdtempSync(path.join(os.tmpdir(), "bound-credential-cli-"));
   after(() => rmSync(directory, { recursive: true, force: true }));
 
-  test("without a command it prints the commands and exits 1; --help exits 0", async () => {
+  test("without a command it prints the commands and exits 2 (usage); --help exits 0", async () => {
     const bare = runCli([]);
-    assert.equal(await bare.exit, 1);
+    assert.equal(await bare.exit, 2);
     assert.match(bare.output(), /Commands:\n {2}emulator/);
     const help = runCli(["emulator", "--help"]);
     assert.equal(await help.exit, 0);
@@ -59,8 +59,11 @@ describe("bound-credential CLI", () => {
     const unknownOption = runCli(["emulator", "--bogus"]);
     assert.equal(await unknownOption.exit, 2);
     assert.match(unknownOption.output(), /--bogus/);
+    const typo = runCli(["emulator", "--out-dri", "x"]);
+    assert.equal(await typo.exit, 2);
+    assert.match(typo.output(), /Unknown option '--out-dri'\. Did you mean --out-dir\?/);
     const badPort = runCli(["emulator", "--port", "http"]);
-    assert.equal(await badPort.exit, 1);
+    assert.equal(await badPort.exit, 2);
     assert.match(badPort.output(), /--port must be an integer/);
   });
 
@@ -80,9 +83,11 @@ describe("bound-credential CLI", () => {
     assert.match(output, /mTLS host\s+https:\/\/127\.0\.0\.1:\d+/);
     assert.match(output, /IMDS\s+http:\/\/127\.0\.0\.1:\d+/);
     assert.equal(value("NODE_EXTRA_CA_CERTS"), caFile);
-    const appsettings = JSON.parse(/appsettings\.json:\n(\{[\s\S]+?\n\})\n/.exec(output)?.[1] ?? "{}") as {
+    assert.match(output, new RegExp(`Settings +${path.join(directory, "appsettings.json").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    const appsettings = JSON.parse(readFileSync(path.join(directory, "appsettings.json"), "utf8")) as {
       AzureAd: { Instance: string; TenantId: string; ClientId: string; ClientCredentials: Record<string, unknown>[] };
     };
+    assert.equal(statSync(path.join(directory, "appsettings.json")).mode & 0o777, 0o600, "it holds the demo secret");
     assert.equal(appsettings.AzureAd.Instance, `${authorityHost}/`);
     assert.deepEqual(
       appsettings.AzureAd.ClientCredentials.map((entry) => entry["SourceType"]),
@@ -101,7 +106,7 @@ describe("bound-credential CLI", () => {
         body: new URLSearchParams({
           grant_type: "client_credentials",
           client_id: value("AZURE_CLIENT_ID"),
-          client_secret: value("AZURE_CLIENT_SECRET"),
+          client_secret: String(appsettings.AzureAd.ClientCredentials[3]?.["ClientSecret"]),
           scope: "https://storage.azure.com/.default",
         }).toString(),
       });

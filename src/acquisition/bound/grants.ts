@@ -19,8 +19,21 @@ export function grantFields(kind: RequestKind): Record<string, string> {
     case "client_credentials":
       return clientCredentialsFields();
     case "on_behalf_of":
-      throw new UnsupportedGrantError(kind.grant);
+      return onBehalfOfFields(kind);
   }
+}
+
+/**
+ * On-Behalf-Of (RFC 7523 §2.1; Microsoft identity platform, "OAuth 2.0 On-Behalf-Of flow"): the
+ * user's token as `assertion` and `requested_token_use=on_behalf_of`. The client authenticates as
+ * for client credentials.
+ */
+function onBehalfOfFields(kind: Extract<RequestKind, { grant: "on_behalf_of" }>): Record<string, string> {
+  return {
+    grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    requested_token_use: "on_behalf_of",
+    assertion: kind.userAssertion.reveal(),
+  };
 }
 
 /** RFC 6749 §4.4.2: `grant_type=client_credentials`; the scope and credential are added by the caller. */

@@ -16,11 +16,14 @@ const JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop";
 /** Raised when the mTLS endpoint answers with a token that is not a Bearer token. */
 export class UnexpectedTokenTypeError extends BoundCredentialError {
   readonly tokenType: string;
-  constructor(tokenType: string, host: string) {
+  constructor(tokenType: string, host: string, expected: "bearer" | "mtls_pop" = "bearer") {
     super(
       "BCC_UNEXPECTED_TOKEN_TYPE",
-      `The mutual TLS token endpoint ${host} answered with a token of type "${tokenType}" where a Bearer token was asked for; ` +
-        `a certificate-bound (mtls_pop) token cannot be used by Azure SDK clients, so it was refused.`,
+      expected === "bearer"
+        ? `The mutual TLS token endpoint ${host} answered with a token of type "${tokenType}" where a Bearer token was asked for; ` +
+            `a certificate-bound (mtls_pop) token cannot be used by Azure SDK clients, so it was refused.`
+        : `The mutual TLS token endpoint ${host} answered with a token of type "${tokenType}" where an mtls_pop token was asked for; ` +
+            `only a token bound to the certificate can serve as a jwt-pop assertion, so it was refused.`,
     );
     this.name = "UnexpectedTokenTypeError";
     this.tokenType = tokenType;
@@ -80,9 +83,11 @@ export class MtlsAcquirer {
       client_id: this.#options.clientId,
       ...grantFields(request.kind),
       scope: request.scopes.join(" "),
-      client_info: "2",
+      // MSAL.NET sends 2 for app tokens; user flows ask for the user's client info (1), as msal-node's OnBehalfOfClient does.
+      client_info: request.kind.grant === "on_behalf_of" ? "1" : "2",
       ...credential,
       ...(claims === undefined ? {} : { claims }),
+      ...(request.proofOfPossession === true ? { token_type: "mtls_pop" } : {}),
     };
     const started = this.#now();
     const response = await postTokenRequest(this.#http, {
@@ -94,15 +99,18 @@ export class MtlsAcquirer {
       signal: request.signal,
       ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }),
       ...(this.#retry === undefined ? {} : { retry: this.#retry }),
+      ...(request.proofOfPossession === true ? { expectedTokenType: "mtls_pop" } : {}),
     });
-    if (response.tokenType.toLowerCase() !== "bearer") {
-      throw new UnexpectedTokenTypeError(response.tokenType, new URL(url).host);
+    const expected = request.proofOfPossession === true ? "mtls_pop" : "bearer";
+    if (response.tokenType.toLowerCase() !== expected) {
+      throw new UnexpectedTokenTypeError(response.tokenType, new URL(url).host, expected);
     }
     return {
       accessToken: response.accessToken,
       expiresOnTimestamp: started + response.expiresInSeconds * 1000,
       refreshInSeconds: response.refreshInSeconds,
       tokenEndpoint: url,
+      ...(request.proofOfPossession === true ? { bindingCertificate: certificate } : {}),
     };
   }
 }

@@ -9,7 +9,6 @@ import type { NormalizedEntry, NormalizedOptions } from "../../configuration/nor
 import { BoundCredentialError } from "../../errors.ts";
 import type { CredentialLogger } from "../../logging.ts";
 import type { SourceMaterial } from "../../sources/types.ts";
-import { UnsupportedGrantError } from "../bound/grants.ts";
 import { capabilitiesFor } from "../claims.ts";
 import { AssertionSigner } from "../clientAssertion.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
@@ -40,7 +39,15 @@ function requestByKind(app: ConfidentialClientApplication, request: TokenRequest
         ...(region === undefined ? {} : { azureRegion: region }),
       });
     case "on_behalf_of":
-      return Promise.reject(new UnsupportedGrantError(request.kind.grant));
+      // Entra's regional endpoints serve client credentials only (msal-node takes `azureRegion` on
+      // that request alone): user flows go to the global login host.
+      return app.acquireTokenOnBehalfOf({
+        scopes: [...request.scopes],
+        correlationId: request.correlationId,
+        skipCache: true,
+        ...(request.claims === undefined ? {} : { claims: request.claims }),
+        oboAssertion: request.kind.userAssertion.reveal(),
+      });
   }
 }
 
@@ -91,7 +98,8 @@ export class MsalAcquirer {
     } catch (error) {
       throw scope.failure ?? error;
     } finally {
-      // msal keeps tokens and throttling records of its own; ours is the only cache that decides.
+      // msal keeps tokens (a user's too, keyed by the hash of their assertion) and throttling
+      // records of its own; ours is the only cache that decides, and holds no refresh token.
       app.clearCache();
     }
     if (result === null || result.accessToken === "" || result.expiresOn === null) {
