@@ -23,8 +23,8 @@
  */
 import { EntraIdCredentialsProviderFactory, REDIS_SCOPE_DEFAULT } from "@redis/entraid";
 import { createClient } from "redis";
-import { BoundClientCredential, type CredentialDescription } from "../src/index.ts";
-import { createRedisTokenCache } from "../src/redis/index.ts";
+import { BoundClientCredential, type CredentialDescription } from "bound-client-credential";
+import { createRedisTokenCache } from "bound-client-credential/redis";
 import { nonEmpty, printResult, resultOf, runWhenExecuted, scopeFrom, type SampleOptions, type SampleResult } from "./support/sample.ts";
 
 /** Signs a Redis client in to Azure Managed Redis, shares the app's tokens through it. */

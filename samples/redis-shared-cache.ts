@@ -23,8 +23,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { createClient } from "redis";
-import { BoundClientCredential } from "../src/index.ts";
-import { createRedisTokenCache } from "../src/redis/index.ts";
+import { BoundClientCredential } from "bound-client-credential";
+import { createRedisTokenCache } from "bound-client-credential/redis";
 import {
   azureSettings,
   nonEmpty,

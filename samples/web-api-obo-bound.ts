@@ -34,7 +34,7 @@ import path from "node:path";
 import { BlobServiceClient, type StoragePipelineOptions } from "@azure/storage-blob";
 import { createRemoteJWKSet, customFetch, jwtVerify, type JWTPayload } from "jose";
 import { Agent, fetch as undiciFetch } from "undici";
-import { AuthenticationRequiredError, BoundClientCredential } from "../src/index.ts";
+import { AuthenticationRequiredError, BoundClientCredential } from "bound-client-credential";
 import { startAzurite } from "../test/helpers/azurite.ts";
 import {
   azureSettings,

@@ -2,7 +2,10 @@
 // caller. Storage accepted the users' tokens the API obtained over mutual TLS; nothing prints a token.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { main } from "../../samples/web-api-obo-bound.ts";
+import { resolvePackageToSources } from "../helpers/sourceCondition.ts";
+
+resolvePackageToSources();
+const { main } = await import("../../samples/web-api-obo-bound.ts");
 
 const JWT = /eyJ[\w-]+\.eyJ[\w-]+\./;
 

