@@ -245,8 +245,15 @@ describe("cancellation and timeouts", () => {
     const credential = harness.credential(harness.options(app, [secretEntry, secretEntry]));
     harness.emulator.faults.add({ route: "login.token", delayMs: 5000, count: 1 });
     const from = harness.loginTokenRequests();
+    const controller = new AbortController();
+    const pending = rejectionOf(credential.getToken(STORAGE_SCOPE, { abortSignal: controller.signal }));
+    // Abort once the request is in flight at the emulator, however long a loaded machine took to send it.
+    for (let waited = 0; harness.loginTokenRequests() === from && waited < 10_000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const started = performance.now();
-    const error = await rejectionOf(credential.getToken(STORAGE_SCOPE, { abortSignal: AbortSignal.timeout(50) }));
+    controller.abort();
+    const error = await pending;
     const elapsed = performance.now() - started;
     assert.ok(elapsed < 2500, `rejected after ${Math.round(elapsed)} ms, long before the 5 s answer`);
     assert.match(error.name, /AbortError|TimeoutError/);
@@ -282,7 +289,8 @@ describe("cancellation and timeouts", () => {
     harness.emulator.faults.add({ route: "login.token", delayMs: 5000, count: 2 });
     const from = harness.loginTokenRequests();
     const started = performance.now();
-    const error = await rejectionOf(credential.getToken(STORAGE_SCOPE, { requestOptions: { timeout: 100 } }));
+    // 250 ms: long enough for a loaded machine to open the connection, far below the 5 s answer.
+    const error = await rejectionOf(credential.getToken(STORAGE_SCOPE, { requestOptions: { timeout: 250 } }));
     const elapsed = performance.now() - started;
     harness.emulator.faults.clear();
     assert.ok(elapsed < 2500, `rejected after ${Math.round(elapsed)} ms`);
@@ -293,7 +301,7 @@ describe("cancellation and timeouts", () => {
 
     // One slow answer only: the retry gets the token, from the first entry (nothing was benched).
     harness.emulator.faults.add({ route: "login.token", delayMs: 5000, count: 1 });
-    const token = await credential.getToken(VAULT_SCOPE, { requestOptions: { timeout: 100 } });
+    const token = await credential.getToken(VAULT_SCOPE, { requestOptions: { timeout: 250 } });
     await harness.verify(token.token, app, "https://vault.azure.net");
     assert.match(credential.lastServed?.entryId ?? "", /^clientCredentials\[0\]/);
   });
