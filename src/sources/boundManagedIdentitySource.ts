@@ -11,9 +11,9 @@ import type {
   AssertionRequestContext,
   SignedAssertionFromManagedIdentityCredentialDescription,
 } from "../configuration/types.ts";
-import { defaultTokenExchangeUrl } from "../configuration/entries.ts";
 import type { NormalizedEntry } from "../configuration/normalized.ts";
 import type { SourceContext } from "./index.ts";
+import type { NormalizedManagedIdentityDescription } from "./managedIdentitySourceType.ts";
 import { credentialLogger } from "../logging.ts";
 import { EntraError } from "../transport/entraError.ts";
 import { TransportError } from "../transport/errors.ts";
@@ -153,14 +153,14 @@ class BoundManagedIdentitySource implements CredentialSource {
 
   constructor(
     entry: NormalizedEntry,
-    description: SignedAssertionFromManagedIdentityCredentialDescription,
+    description: NormalizedManagedIdentityDescription,
     context: BoundManagedIdentityContext,
   ) {
     this.#entry = entry;
     this.#context = context;
     this.#selector = selectorOf(description);
     this.#configuredClientId = description.managedIdentityClientId;
-    const exchange = description.tokenExchangeUrl ?? defaultTokenExchangeUrl(context.options.authorityHost);
+    const exchange = description.tokenExchangeUrl;
     this.#scope = `${exchange.replace(/\/+$/, "")}/.default`;
     this.#cacheKey = bindingCacheKey({
       imdsEndpoint: context.options.imdsEndpoint,

@@ -1,6 +1,6 @@
 import { inspect } from "node:util";
 import { abortable } from "../abortable.ts";
-import type { NormalizedEntry } from "../configuration/normalized.ts";
+import type { NormalizedEntryOf } from "../configuration/normalized.ts";
 import { credentialLogger } from "../logging.ts";
 import type { CredentialSource, SourceMaterial } from "./types.ts";
 
@@ -58,7 +58,7 @@ export abstract class CachedSource implements CredentialSource {
   readonly #now: () => number;
   readonly #flight = new SingleFlight<SourceMaterial>();
 
-  constructor(entry: NormalizedEntry, now: () => number) {
+  constructor(entry: NormalizedEntryOf<{ readonly sourceType: string }>, now: () => number) {
     this.#entryId = entry.id;
     this.#sourceType = entry.description.sourceType;
     this.#now = now;

@@ -6,9 +6,7 @@
  */
 import { ManagedIdentityApplication, type ManagedIdentityConfiguration } from "@azure/msal-node";
 import { inspect } from "node:util";
-import type { NormalizedEntry, NormalizedOptions } from "../configuration/normalized.ts";
-import type { SignedAssertionFromManagedIdentityCredentialDescription } from "../configuration/types.ts";
-import { DEFAULT_TOKEN_EXCHANGE_URL } from "../constants.ts";
+import type { NormalizedEntry, NormalizedEntryOf, NormalizedOptions } from "../configuration/normalized.ts";
 import { credentialLogger } from "../logging.ts";
 import type { HttpClient } from "../transport/httpClient.ts";
 import { HttpClient as DefaultHttpClient } from "../transport/httpClient.ts";
@@ -20,7 +18,9 @@ import {
 } from "../transport/msalNetworkClient.ts";
 import { imdsRetryPolicy, managedIdentityRetryPolicy, type RetryPolicy, type Sleep } from "../transport/retry.ts";
 import { abortable } from "../abortable.ts";
+import { isEntryOf } from "./descriptor.ts";
 import type { SourceContext } from "./index.ts";
+import type { NormalizedManagedIdentityDescription } from "./managedIdentitySourceType.ts";
 import type { AssertionResult, CredentialSource, SourceMaterial } from "./types.ts";
 import { SourceUnavailableError } from "./types.ts";
 
@@ -52,19 +52,6 @@ export interface ManagedIdentitySourceDependencies {
   connectTimeoutMs?: number;
 }
 
-/** The federated-credential audience for a cloud, from its login host. */
-export function defaultTokenExchangeUrl(authorityHost: string): string {
-  let host: string;
-  try {
-    host = new URL(authorityHost).hostname.toLowerCase();
-  } catch {
-    return DEFAULT_TOKEN_EXCHANGE_URL;
-  }
-  if (host === "login.microsoftonline.us" || host === "login.usgovcloudapi.net") return "api://AzureADTokenExchangeUSGov";
-  if (host === "login.chinacloudapi.cn" || host === "login.partner.microsoftonline.cn") return "api://AzureADTokenExchangeChina";
-  return DEFAULT_TOKEN_EXCHANGE_URL;
-}
-
 /**
  * Creates the unbound managed identity assertion source of `entry`. A bound entry is handled by the
  * IMDS v2 flow, not here: its `load` reports the source unavailable.
@@ -76,6 +63,9 @@ export function createManagedIdentityAssertionSource(
   entry: NormalizedEntry,
   context: Omit<SourceContext, "http"> & ManagedIdentitySourceDependencies,
 ): CredentialSource & { close(): Promise<void> } {
+  if (!isEntryOf(entry, "SignedAssertionFromManagedIdentity")) {
+    throw new TypeError(`${entry.id} is a ${entry.description.sourceType} entry, not SignedAssertionFromManagedIdentity.`);
+  }
   return new ManagedIdentityAssertionSource(entry, context);
 }
 
@@ -86,8 +76,8 @@ interface CachedAssertion {
 }
 
 class ManagedIdentityAssertionSource implements CredentialSource {
-  readonly #entry: NormalizedEntry;
-  readonly #description: Readonly<SignedAssertionFromManagedIdentityCredentialDescription>;
+  readonly #entry: NormalizedEntryOf<NormalizedManagedIdentityDescription>;
+  readonly #description: NormalizedManagedIdentityDescription;
   readonly #options: NormalizedOptions;
   readonly #now: () => number;
   readonly #sleep: Sleep | undefined;
@@ -101,16 +91,16 @@ class ManagedIdentityAssertionSource implements CredentialSource {
   #cached: CachedAssertion | undefined;
   #inFlight: Promise<CachedAssertion> | undefined;
 
-  constructor(entry: NormalizedEntry, context: Omit<SourceContext, "http"> & ManagedIdentitySourceDependencies) {
+  constructor(entry: NormalizedEntryOf<NormalizedManagedIdentityDescription>, context: Omit<SourceContext, "http"> & ManagedIdentitySourceDependencies) {
     this.#entry = entry;
-    this.#description = entry.description as Readonly<SignedAssertionFromManagedIdentityCredentialDescription>;
+    this.#description = entry.description;
     this.#options = context.options;
     this.#now = context.now;
     this.#sleep = context.sleep;
     this.#requestTimeoutMs = context.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#connectTimeoutMs = context.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#http = context.http;
-    const exchangeUrl = this.#description.tokenExchangeUrl ?? defaultTokenExchangeUrl(context.options.authorityHost);
+    const exchangeUrl = this.#description.tokenExchangeUrl;
     this.#resource = exchangeUrl.replace(/\/\.default$/, "");
     this.#material = {
       kind: "assertion",
