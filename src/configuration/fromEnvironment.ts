@@ -48,6 +48,14 @@ const CREDENTIAL_VARIABLES = ["AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_
 export function optionsFromEnvironment(env: Environment = process.env): BoundClientCredentialOptions {
   const naming = new MappedNaming("environment", (name) => name);
   const c: Checker = new Checker(naming);
+  if (typeof env !== "object" || env === null) {
+    c.fail(
+      "BCC_INVALID_OPTIONS",
+      "environment",
+      `The environment must be an object of variables but is ${describeType(env)}.`,
+      "Pass process.env or an object such as { AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_CERTIFICATE_PATH }, or leave it out.",
+    );
+  }
   // An empty variable counts as unset, as in @azure/identity.
   const read = (name: string): string | undefined => {
     const value: unknown = env[name];

@@ -139,6 +139,7 @@ export function validateOptions(input: unknown, env: Environment, naming: PathNa
     env,
     providerNames: Object.keys(providers),
   });
+  checkCiamUnbound(c, authority, entries);
   if (mtlsAuthorityHost === undefined) {
     checkMtlsEndpoint(c, authority, entries);
   }
@@ -416,7 +417,9 @@ function readEntries(
       'Add at least one entry, for example { sourceType: "Path", certificateDiskPath: "/certs/app.pfx" }.',
     );
   }
-  const entries = list.map((entry: unknown, index) => normalizeEntry(c, entry, index, ctx));
+  // An index loop, not map: a hole in a sparse array is reported as a missing entry, not skipped.
+  const entries: NormalizedEntry[] = [];
+  for (let index = 0; index < list.length; index++) entries.push(normalizeEntry(c, list[index], index, ctx));
   if (entries.every((entry) => entry.skip)) {
     c.fail(
       "BCC_ALL_ENTRIES_SKIPPED",
@@ -426,6 +429,23 @@ function readEntries(
     );
   }
   return Object.freeze(entries);
+}
+
+/**
+ * Microsoft Entra External ID (CIAM, `*.ciamlogin.com`) issues app tokens, but has no mutual TLS
+ * token endpoint (`mtlsauth`), so a bound entry can never work there.
+ */
+function checkCiamUnbound(c: Checker, authority: Authority, entries: readonly NormalizedEntry[]): void {
+  const host = new URL(authority.origin).hostname;
+  if (!host.endsWith(".ciamlogin.com")) return;
+  const bound = entries.find((entry) => entry.bound && !entry.skip);
+  if (bound === undefined) return;
+  c.fail(
+    "BCC_MTLS_UNSUPPORTED_CLOUD",
+    ["clientCredentials", bound.index, "useBoundCredential"],
+    `is true, but the authority ${host} is a Microsoft Entra External ID (CIAM) tenant, which has no mutual TLS token endpoint.`,
+    `Set ${c.key("useBoundCredential")} to false on the entries of this app (its certificates still work unbound), or use a workforce tenant's authority for bound tokens.`,
+  );
 }
 
 function checkMtlsEndpoint(c: Checker, authority: Authority, entries: readonly NormalizedEntry[]): void {
