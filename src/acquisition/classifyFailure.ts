@@ -3,6 +3,7 @@ import { SourceUnavailableError } from "../sources/types.ts";
 import { EntraError } from "../transport/entraError.ts";
 import { TransportError } from "../transport/errors.ts";
 import { transportErrorIn } from "../transport/msalNetworkClient.ts";
+import { firstLine } from "../text.ts";
 import { AADSTS_RULES } from "./aadstsCodes.ts";
 import { UnexpectedTokenTypeError } from "./bound/mtlsAcquirer.ts";
 import type { EntryFailure, EntryOutcome } from "./entryOutcome.ts";
@@ -110,11 +111,6 @@ function msalDescription(message: string): string {
 
 function isAbort(error: unknown): boolean {
   return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
-}
-
-function firstLine(text: string): string {
-  const line = text.split(/\r?\n/)[0] ?? "";
-  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
 function failure(outcome: EntryOutcome, reason: string, error: unknown, service?: ServiceFailure): EntryFailure {

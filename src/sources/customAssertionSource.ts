@@ -14,7 +14,8 @@ import { CachedSource } from "./cachedSource.ts";
 import type { Normalized, SourceDescriptor } from "./descriptor.ts";
 import { parsePemCertificate } from "./certificateParsing.ts";
 import { assertCertificateTimeValid } from "./certificateValidity.ts";
-import { messageOf, withContext } from "./reasons.ts";
+import { messageOf } from "../text.ts";
+import { withContext } from "./reasons.ts";
 import { type AssertionResult, SourceUnavailableError, type SourceMaterial } from "./types.ts";
 
 /**

@@ -13,7 +13,8 @@ import { assertCertificateTimeValid } from "./certificateValidity.ts";
 import type { Normalized, SourceDescriptor } from "./descriptor.ts";
 import type { LoadedCertificate } from "./loadedCertificate.ts";
 import { managedIdentityTokenCredential } from "./managedIdentityTokenCredential.ts";
-import { messageOf, withContext } from "./reasons.ts";
+import { messageOf } from "../text.ts";
+import { withContext } from "./reasons.ts";
 import { SourceUnavailableError, type SourceMaterial } from "./types.ts";
 
 /** The content type Key Vault gives the secret of a certificate created with PKCS#12 content. */

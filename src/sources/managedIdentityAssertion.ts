@@ -18,6 +18,7 @@ import {
 } from "../transport/msalNetworkClient.ts";
 import { imdsRetryPolicy, managedIdentityRetryPolicy, type RetryPolicy, type Sleep } from "../transport/retry.ts";
 import { abortable } from "../abortable.ts";
+import { firstLine, messageOf } from "../text.ts";
 import { isEntryOf } from "./descriptor.ts";
 import type { SourceContext } from "./index.ts";
 import type { NormalizedManagedIdentityDescription } from "./managedIdentitySourceType.ts";
@@ -285,13 +286,4 @@ function reasonOf(error: unknown, resource: string): string {
     return `the managed identity endpoint answered with something that is not a token response or an error for ${resource}`;
   }
   return `no managed identity token could be obtained for ${resource}: ${firstLine(messageOf(error))}`;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function firstLine(text: string): string {
-  const line = text.split(/\r?\n/, 1)[0] ?? "";
-  return line.length > 500 ? `${line.slice(0, 500)}…` : line;
 }
