@@ -1,31 +1,41 @@
 /**
- * The emulator and the credentials under comparison, all in this process: the same certificate,
- * the same app registration and the same emulator for every contender.
+ * The credentials under comparison, in this process, and the emulator, in a process of its own
+ * (bench/emulatorProcess.ts): the same certificate, the same app registration and the same
+ * emulator for every contender.
  */
+import { constants, createHash, createPrivateKey, createSign, randomUUID, X509Certificate } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import type { TokenCredential } from "@azure/core-auth";
-import { ClientCertificateCredential } from "@azure/identity";
+import { ClientAssertionCredential, ClientCertificateCredential, ClientSecretCredential } from "@azure/identity";
 import { BoundClientCredential, type CredentialDescription } from "../src/index.ts";
-import {
-  startEmulator,
-  type Emulator,
-  type IssuedCertificate,
-  type RegisteredApp,
-  type RegisteredManagedIdentity,
-} from "../src/emulator/index.ts";
+import type { EmulatorConfig, WireCounts } from "./emulatorProtocol.ts";
+import { startRemoteEmulator, type RemoteEmulator } from "./remoteEmulator.ts";
+
+export type { WireCounts } from "./emulatorProtocol.ts";
 
 /** The credentials the benchmark knows how to build. */
-export type ContenderKind = "bound" | "unbound" | "azureIdentity" | "azureIdentityPath" | "boundManagedIdentity";
+export type ContenderKind =
+  | "bound"
+  | "unbound"
+  | "secret"
+  | "azureIdentity"
+  | "azureIdentityPath"
+  | "azureIdentitySecret"
+  | "azureIdentityAssertion"
+  | "boundManagedIdentity";
 
 /** Row labels, fixed width friendly. */
 export const CONTENDER_LABELS: Readonly<Record<ContenderKind, string>> = {
   bound: "BoundClientCredential, bound cert",
   unbound: "BoundClientCredential, unbound cert",
+  secret: "BoundClientCredential, secret",
   azureIdentity: "ClientCertificateCredential (PEM)",
   azureIdentityPath: "ClientCertificateCredential (path)",
+  azureIdentitySecret: "ClientSecretCredential",
+  azureIdentityAssertion: "ClientAssertionCredential",
   boundManagedIdentity: "BoundClientCredential, bound MI",
 };
 
@@ -34,73 +44,84 @@ export interface Contender {
   readonly kind: ContenderKind;
   readonly label: string;
   readonly credential: TokenCredential;
-  /** Closes what the credential keeps open (ours); ClientCertificateCredential has nothing to close. */
+  /** Closes what the credential keeps open (ours); @azure/identity's have nothing to close. */
   close(): Promise<void>;
 }
 
-/** What the emulator saw, for counting token requests and TLS handshakes around a piece of work. */
-export interface WireCounts {
-  /** Token requests on the login host and on the mTLS host. */
-  readonly tokenRequests: number;
-  readonly loginHandshakes: number;
-  readonly mtlsHandshakes: number;
-  /** IMDS v2 calls (platform metadata and credential issuance). */
-  readonly imdsV2Calls: number;
-}
-
-/** The emulator, one app with one certificate, and a managed identity federated with the app. */
+/** The emulator, one app with one certificate and a secret, and a managed identity federated with the app. */
 export interface BenchEnvironment {
-  readonly emulator: Emulator;
-  readonly certificate: IssuedCertificate;
-  readonly app: RegisteredApp;
-  readonly identity: RegisteredManagedIdentity;
+  /** The emulator's hosts, CA, app and material. */
+  readonly config: EmulatorConfig;
+  /** A PEM file with the app's certificate and key, for the path contenders. */
+  readonly pemPath: string;
+  /** A PEM file with the emulator's CA, for `NODE_EXTRA_CA_CERTS` of child processes. */
+  readonly caPath: string;
   /** Builds a fresh credential of `kind`. */
   create(kind: ContenderKind): Contender;
   /** The emulator's counters now. */
-  counts(): WireCounts;
+  counts(): Promise<WireCounts>;
+  /** Empties the emulator's journal (its counters start again from zero). */
+  clearJournal(): Promise<void>;
+  /** A standing delay of `ms` on every token request of the emulator (0 removes it). */
+  setLatency(ms: number): Promise<void>;
   /**
    * Waits until every credential created so far is garbage (up to `timeoutMs`), so that a heap
    * measurement does not see earlier credentials go. False if one is still reachable then.
    * Call it only when every contender was closed and dropped.
    */
   awaitCollected(timeoutMs?: number): Promise<boolean>;
-  /** Stops the emulator and removes the temporary certificate file. */
+  /** Stops the emulator and removes the temporary files. */
   close(): Promise<void>;
 }
 
+/**
+ * A client assertion for `ClientAssertionCredential`, signed anew on every call as a
+ * `getAssertion` callback does in practice (RFC 7523 §3; x5t#S256 as Entra ID takes it).
+ */
+function assertionSigner(config: EmulatorConfig): () => Promise<string> {
+  const key = createPrivateKey(config.privateKeyPem);
+  const x5t = createHash("sha256").update(new X509Certificate(config.certificatePem).raw).digest("base64url");
+  const header = Buffer.from(JSON.stringify({ alg: "PS256", typ: "JWT", "x5t#S256": x5t })).toString("base64url");
+  const audience = `${config.authorityHost}/${config.tenantId}/oauth2/v2.0/token`;
+  return () => {
+    const issued = Math.floor(Date.now() / 1000);
+    const payload = Buffer.from(
+      JSON.stringify({ aud: audience, iss: config.clientId, sub: config.clientId, jti: randomUUID(), nbf: issued, iat: issued, exp: issued + 600 }),
+    ).toString("base64url");
+    const signer = createSign("sha256");
+    signer.update(`${header}.${payload}`);
+    const signature = signer.sign({ key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }).toString("base64url");
+    return Promise.resolve(`${header}.${payload}.${signature}`);
+  };
+}
 
-/** Starts the emulator and registers what every contender needs. */
+/** Starts the emulator process and registers what every contender needs. */
 export async function startBenchEnvironment(): Promise<BenchEnvironment> {
-  // msal-node re-sends one signed assertion for up to ten minutes, which Entra ID accepts; so must
-  // the emulator for ClientCertificateCredential's second request. (Ours are fresh every time.)
-  const emulator = await startEmulator({ acceptAnyResource: true, rejectReplayedAssertions: false });
-  // ClientCertificateCredential has no CA option of its own: trust the emulator's CA process-wide.
-  tls.setDefaultCACertificates([...tls.getCACertificates("default"), emulator.caCertificatePem]);
-  const certificate = await emulator.issueCertificate({ subject: "CN=bound-client-credential bench" });
-  const identity = emulator.registerManagedIdentity({ kind: "user" });
-  const app = emulator.registerApp({
-    certificates: [certificate.certificatePem],
-    federatedCredentials: [emulator.federatedCredentialFor(identity)],
-  });
+  const remote: RemoteEmulator = await startRemoteEmulator();
+  const config = remote.config;
+  // @azure/identity's credentials have no CA option of their own: trust the emulator's CA process-wide.
+  tls.setDefaultCACertificates([...tls.getCACertificates("default"), config.caCertificatePem]);
   const directory = await mkdtemp(join(tmpdir(), "bcc-bench-"));
   const pemPath = join(directory, "app.pem");
-  await writeFile(pemPath, certificate.certificatePem + certificate.privateKeyPem, { mode: 0o600 });
+  const caPath = join(directory, "ca.pem");
+  await writeFile(pemPath, config.certificatePem + config.privateKeyPem, { mode: 0o600 });
+  await writeFile(caPath, config.caCertificatePem);
 
   const ours = (entry: CredentialDescription): BoundClientCredential =>
     new BoundClientCredential({
-      tenantId: emulator.tenantId,
-      clientId: app.clientId,
-      authorityHost: emulator.authorityHost,
-      mtlsAuthorityHost: emulator.mtlsAuthorityHost,
-      imdsEndpoint: emulator.imdsEndpoint,
-      tls: { ca: emulator.caCertificatePem },
+      tenantId: config.tenantId,
+      clientId: config.clientId,
+      authorityHost: config.authorityHost,
+      mtlsAuthorityHost: config.mtlsAuthorityHost,
+      imdsEndpoint: config.imdsEndpoint,
+      tls: { ca: config.caCertificatePem },
       clientCredentials: [entry],
     });
-  const theirsOptions = { authorityHost: emulator.authorityHost, disableInstanceDiscovery: true };
+  const theirsOptions = { authorityHost: config.authorityHost, disableInstanceDiscovery: true };
   const certificateEntry = (useBoundCredential: boolean): CredentialDescription => ({
     sourceType: "Certificate",
-    certificate: certificate.certificatePem,
-    privateKey: certificate.privateKeyPem,
+    certificate: config.certificatePem,
+    privateKey: config.privateKeyPem,
     useBoundCredential,
   });
   let created: WeakRef<object>[] = [];
@@ -114,7 +135,7 @@ export async function startBenchEnvironment(): Promise<BenchEnvironment> {
     credential: track(credential),
     close: () => credential.close(),
   });
-  const theirsContender = (kind: ContenderKind, credential: ClientCertificateCredential): Contender => ({
+  const theirsContender = (kind: ContenderKind, credential: TokenCredential): Contender => ({
     kind,
     label: CONTENDER_LABELS[kind],
     credential: track(credential),
@@ -122,44 +143,38 @@ export async function startBenchEnvironment(): Promise<BenchEnvironment> {
   });
 
   return {
-    emulator,
-    certificate,
-    app,
-    identity,
+    config,
+    pemPath,
+    caPath,
     create(kind) {
       switch (kind) {
         case "bound":
           return oursContender(kind, ours(certificateEntry(true)));
         case "unbound":
           return oursContender(kind, ours(certificateEntry(false)));
+        case "secret":
+          return oursContender(kind, ours({ sourceType: "ClientSecret", clientSecret: config.clientSecret }));
         case "boundManagedIdentity":
           return oursContender(
             kind,
-            ours({ sourceType: "SignedAssertionFromManagedIdentity", managedIdentityClientId: identity.clientId, useBoundCredential: true }),
+            ours({ sourceType: "SignedAssertionFromManagedIdentity", managedIdentityClientId: config.managedIdentityClientId, useBoundCredential: true }),
           );
         case "azureIdentity":
           return theirsContender(
             kind,
-            new ClientCertificateCredential(
-              emulator.tenantId,
-              app.clientId,
-              { certificate: certificate.certificatePem + certificate.privateKeyPem },
-              theirsOptions,
-            ),
+            new ClientCertificateCredential(config.tenantId, config.clientId, { certificate: config.certificatePem + config.privateKeyPem }, theirsOptions),
           );
         case "azureIdentityPath":
-          return theirsContender(kind, new ClientCertificateCredential(emulator.tenantId, app.clientId, { certificatePath: pemPath }, theirsOptions));
+          return theirsContender(kind, new ClientCertificateCredential(config.tenantId, config.clientId, { certificatePath: pemPath }, theirsOptions));
+        case "azureIdentitySecret":
+          return theirsContender(kind, new ClientSecretCredential(config.tenantId, config.clientId, config.clientSecret, theirsOptions));
+        case "azureIdentityAssertion":
+          return theirsContender(kind, new ClientAssertionCredential(config.tenantId, config.clientId, assertionSigner(config), theirsOptions));
       }
     },
-    counts() {
-      const journal = emulator.journal;
-      return {
-        tokenRequests: journal.ofRoute("login.token").length + journal.ofRoute("mtls.token").length,
-        loginHandshakes: emulator.stats.handshakes.login,
-        mtlsHandshakes: emulator.stats.handshakes.mtls,
-        imdsV2Calls: journal.ofRoute("imds.platformMetadata").length + journal.ofRoute("imds.issueCredential").length,
-      };
-    },
+    counts: () => remote.counts(),
+    clearJournal: () => remote.clearJournal(),
+    setLatency: (ms) => remote.setLatency(ms),
     async awaitCollected(timeoutMs = 10_000) {
       const deadline = performance.now() + timeoutMs;
       for (;;) {
@@ -172,7 +187,7 @@ export async function startBenchEnvironment(): Promise<BenchEnvironment> {
       }
     },
     async close() {
-      await emulator.close();
+      await remote.close();
       await rm(directory, { recursive: true, force: true });
     },
   };

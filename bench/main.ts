@@ -1,6 +1,6 @@
 /**
  * The benchmark proper (bench/run.ts starts it with --expose-gc): BoundClientCredential against
- * @azure/identity's ClientCertificateCredential, same certificate, same emulator, same process.
+ * @azure/identity's ClientCertificateCredential, same certificate, same emulator (in a process of its own).
  */
 import { startBenchEnvironment, type BenchEnvironment } from "./environment.ts";
 import { parseOptions, type BenchOptions, type BenchSizes } from "./options.ts";
@@ -10,7 +10,11 @@ import { boundManagedIdentity } from "./sections/boundManagedIdentity.ts";
 import { cachedGetToken } from "./sections/cachedGetToken.ts";
 import { coldAcquisition } from "./sections/coldAcquisition.ts";
 import { concurrentCallers } from "./sections/concurrentCallers.ts";
+import { cpuPerToken } from "./sections/cpuPerToken.ts";
 import { distinctScopes } from "./sections/distinctScopes.ts";
+import { freshProcess } from "./sections/freshProcess.ts";
+import { sdkShapedCachedCall } from "./sections/sdkShapedCachedCall.ts";
+import { throughput } from "./sections/throughput.ts";
 import { now } from "./stats.ts";
 
 type Section = (env: BenchEnvironment, sizes: BenchSizes) => Promise<SectionResult>;
@@ -21,6 +25,10 @@ const SECTIONS: readonly (readonly [number, Section])[] = [
   [3, concurrentCallers],
   [4, distinctScopes],
   [5, boundManagedIdentity],
+  [6, sdkShapedCachedCall],
+  [7, throughput],
+  [8, cpuPerToken],
+  [9, freshProcess],
 ];
 
 let options: BenchOptions;
@@ -35,7 +43,7 @@ const machine = machineInfo();
 console.log(`bound-client-credential benchmark, ${mode} mode`);
 console.log(machineLine(machine));
 console.log(
-  "Emulator on 127.0.0.1 in this process; it accepts msal-node's reused client assertions, as Entra ID does (see bench/environment.ts).\n",
+  "Emulator on 127.0.0.1 in a process of its own; it accepts msal-node's reused client assertions, as Entra ID does (see bench/emulatorProcess.ts).\n",
 );
 
 const results: SectionResult[] = [];
@@ -55,7 +63,7 @@ try {
       errors.push(error);
       console.error(`section ${id} failed:`, error);
     }
-    env.emulator.journal.clear();
+    await env.clearJournal();
   }
 } finally {
   await env.close();

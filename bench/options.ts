@@ -24,6 +24,15 @@ export interface BenchSizes {
   /** Section 5: fresh credentials (first tokens), and new scopes per credential afterwards. */
   readonly managedIdentityRounds: number;
   readonly managedIdentityLaterScopes: number;
+  /** Section 6 reuses the section 1 sizes. Section 7: latencies and caller counts, tokens per caller (at least the minimum). */
+  readonly throughputLatenciesMs: readonly number[];
+  readonly throughputConcurrency: readonly number[];
+  readonly throughputTokensPerCaller: number;
+  readonly throughputMinTokens: number;
+  /** Section 8: cold tokens per credential. */
+  readonly cpuTokens: number;
+  /** Section 9: fresh processes per row. */
+  readonly freshProcessRounds: number;
 }
 
 /** The parsed command line. */
@@ -46,8 +55,14 @@ const FULL: BenchSizes = {
   burstRounds: 3,
   distinctWarmup: 200,
   distinctScopes: 1_000,
-  managedIdentityRounds: 5,
+  managedIdentityRounds: 30,
   managedIdentityLaterScopes: 10,
+  throughputLatenciesMs: [0, 10],
+  throughputConcurrency: [1, 10, 100],
+  throughputTokensPerCaller: 3,
+  throughputMinTokens: 60,
+  cpuTokens: 200,
+  freshProcessRounds: 10,
 };
 
 /** CI: proves every path still runs and every invariant holds, in a few seconds. */
@@ -63,9 +78,15 @@ const SHORT: BenchSizes = {
   distinctScopes: 100,
   managedIdentityRounds: 1,
   managedIdentityLaterScopes: 3,
+  throughputLatenciesMs: [10],
+  throughputConcurrency: [10],
+  throughputTokensPerCaller: 2,
+  throughputMinTokens: 20,
+  cpuTokens: 10,
+  freshProcessRounds: 1,
 };
 
-const USAGE = `usage: node bench/run.ts [--short] [--only 1,2,3,4,5] [--write-results [bench/RESULTS.md]]`;
+const USAGE = `usage: node bench/run.ts [--short] [--only 1,2,...,9] [--write-results [bench/RESULTS.md]]`;
 
 /** Parses `argv` (without node and the script); throws a usage error on anything unknown. */
 export function parseOptions(argv: readonly string[]): BenchOptions {
@@ -78,8 +99,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     else if (arg === "--only") {
       const list = argv[++i];
       const ids = (list ?? "").split(",").map((s) => Number(s.trim()));
-      if (list === undefined || ids.some((id) => !Number.isInteger(id) || id < 1 || id > 5)) {
-        throw new TypeError(`--only takes section numbers from 1 to 5, such as --only 1,3.\n${USAGE}`);
+      if (list === undefined || ids.some((id) => !Number.isInteger(id) || id < 1 || id > 9)) {
+        throw new TypeError(`--only takes section numbers from 1 to 9, such as --only 1,3.\n${USAGE}`);
       }
       only = new Set(ids);
     } else if (arg === "--write-results") {

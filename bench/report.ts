@@ -10,7 +10,7 @@ export interface Table {
   readonly rows: readonly (readonly string[])[];
 }
 
-/** A performance target of issue 9: reported, never asserted. */
+/** A performance target: reported, never asserted. */
 export interface TargetCheck {
   readonly target: string;
   readonly met: boolean;
@@ -110,7 +110,7 @@ export function renderTextSection(section: SectionResult): string {
 
 /** The targets and invariants for the terminal. */
 export function renderTextSummary(sections: readonly SectionResult[]): string {
-  const lines = ["Targets (issue 9; reported, not asserted)"];
+  const lines = ["Targets (reported, not asserted)"];
   for (const t of allTargets(sections)) lines.push(`  ${t.met ? "[met]   " : "[MISSED]"} ${t.target}: ${t.measured}`);
   lines.push("", "Invariants (a broken one fails the run)");
   for (const i of allInvariants(sections)) lines.push(`  ${i.held ? "[ok]    " : "[BROKEN]"} ${i.invariant}: ${i.detail}`);

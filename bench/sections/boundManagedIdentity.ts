@@ -9,6 +9,7 @@ import { formatCount, formatMillis, type SectionResult } from "../report.ts";
 import { median, percentile, timed } from "../stats.ts";
 
 const FIRST_SCOPE = "https://vault.azure.net/.default";
+const FIRST_TOKEN_TARGET_MS = 25;
 
 interface Sample {
   readonly ms: number;
@@ -20,9 +21,9 @@ export async function boundManagedIdentity(env: BenchEnvironment, sizes: BenchSi
   const first: Sample[] = [];
   const later: Sample[] = [];
   const sample = async (work: () => Promise<unknown>): Promise<Sample> => {
-    const before = env.counts();
+    const before = await env.counts();
     const { ms } = await timed(work);
-    return { ms, wire: countsSince(before, env.counts()) };
+    return { ms, wire: countsSince(before, await env.counts()) };
   };
   for (let r = 0; r < sizes.managedIdentityRounds; r++) {
     // A fresh credential has no key and no binding certificate: its first token is fully cold.
@@ -38,25 +39,33 @@ export async function boundManagedIdentity(env: BenchEnvironment, sizes: BenchSi
   }
   const row = (label: string, list: readonly Sample[]): string[] => [
     label,
+    formatMillis(percentile(list.map((s) => s.ms), 10)),
     formatMillis(median(list.map((s) => s.ms))),
     formatMillis(percentile(list.map((s) => s.ms), 90)),
     formatCount(median(list.map((s) => s.wire.imdsV2Calls))),
     formatCount(median(list.map((s) => s.wire.tokenRequests))),
     formatCount(median(list.map((s) => handshakes(s.wire)))),
   ];
+  const firstMedian = median(first.map((s) => s.ms));
   const laterOk = later.every((s) => s.wire.tokenRequests === 1 && s.wire.imdsV2Calls === 0 && handshakes(s.wire) === 0);
   return {
     id: 5,
     title: "bound managed identity (ours only)",
-    method: `${sizes.managedIdentityRounds} fresh credential(s): the first token, then ${sizes.managedIdentityLaterScopes} new scopes each; median and p90 in ms, per-token medians of IMDS v2 calls, token requests (both legs) and TLS handshakes.`,
+    method: `${sizes.managedIdentityRounds} fresh credential(s): the first token, then ${sizes.managedIdentityLaterScopes} new scopes each; p10, median and p90 in ms (RSA key generation alone varies widely, hence the many fresh credentials), per-token medians of IMDS v2 calls, token requests (both legs) and TLS handshakes.`,
     table: {
-      header: ["token", "median ms", "p90 ms", "IMDS v2 calls", "token requests", "TLS handshakes"],
+      header: ["token", "p10 ms", "median ms", "p90 ms", "IMDS v2 calls", "token requests", "TLS handshakes"],
       rows: [
         row("first (key, CSR, certificate, two legs)", first),
         row("later, new scope, warm binding certificate", later),
       ],
     },
-    targets: [],
+    targets: [
+      {
+        target: `bound managed identity, first token at most ${FIRST_TOKEN_TARGET_MS} ms median (emulator in another process)`,
+        met: firstMedian <= FIRST_TOKEN_TARGET_MS,
+        measured: `${formatMillis(firstMedian)} ms median over ${first.length} fresh credential(s)`,
+      },
+    ],
     invariants: [
       {
         invariant: "later tokens reuse the binding certificate, its connection and the leg-1 assertion",

@@ -54,11 +54,11 @@ export async function cachedGetToken(env: BenchEnvironment, sizes: BenchSizes): 
       await c.credential.getToken(SCOPE);
       await throughput(c.credential, Math.ceil(callsFor(c) / 4)); // warm-up: JIT, msal's cache lookups
     }
-    const before = env.counts();
+    const before = await env.counts();
     for (let r = 0; r < sizes.cachedRounds; r++) {
       for (const c of rotate(contenders, r)) rounds.get(c.kind)?.push(await round(c, callsFor(c)));
     }
-    requestsWhileCached = countsSince(before, env.counts()).tokenRequests;
+    requestsWhileCached = countsSince(before, await env.counts()).tokenRequests;
   } finally {
     await Promise.all(contenders.map((c) => c.close()));
   }

@@ -20,9 +20,9 @@ export async function coldAcquisition(env: BenchEnvironment, sizes: BenchSizes):
   const contenders = CONTENDERS.map((kind) => env.create(kind));
   const tallies = new Map<ContenderKind, Tally>(contenders.map((c) => [c.kind, { ms: [], handshakes: 0, tokenRequests: 0 }]));
   const acquire = async (c: Contender, tag: string): Promise<{ ms: number; handshakes: number; tokenRequests: number }> => {
-    const before = env.counts();
+    const before = await env.counts();
     const { ms } = await timed(() => c.credential.getToken(freshScope(tag)));
-    const delta = countsSince(before, env.counts());
+    const delta = countsSince(before, await env.counts());
     return { ms, handshakes: handshakes(delta), tokenRequests: delta.tokenRequests };
   };
   try {

@@ -26,12 +26,12 @@ export async function concurrentCallers(env: BenchEnvironment, sizes: BenchSizes
     for (let r = 0; r < sizes.burstRounds; r++) {
       for (const c of rotate(contenders, r)) {
         const scope = freshScope(`burst-${r}`);
-        const before = env.counts();
+        const before = await env.counts();
         const { ms, value } = await timed(() =>
           Promise.all(Array.from({ length: sizes.burstCallers }, () => c.credential.getToken(scope))),
         );
         const distinctTokens = new Set(value.map((t) => t?.token)).size;
-        bursts.get(c.kind)?.push({ ms, wire: countsSince(before, env.counts()), distinctTokens });
+        bursts.get(c.kind)?.push({ ms, wire: countsSince(before, await env.counts()), distinctTokens });
       }
     }
   } finally {

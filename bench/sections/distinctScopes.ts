@@ -29,26 +29,25 @@ async function heapReading(): Promise<number> {
 }
 
 async function measure(env: BenchEnvironment, kind: ContenderKind, warmup: number, scopes: number): Promise<Run> {
-  const journal = env.emulator.journal;
   const contender = env.create(kind);
   try {
-    const start = env.counts();
+    const start = await env.counts();
     for (let i = 0; i < warmup; i++) await contender.credential.getToken(freshScope(`distinct-${kind}-warmup-${i}`));
-    const warm = countsSince(start, env.counts());
-    // The emulator keeps a journal entry per request in this same heap: empty it before each reading.
-    journal.clear();
+    const warm = countsSince(start, await env.counts());
+    // The emulator runs in a process of its own; its journal is emptied only to keep that process small.
+    await env.clearJournal();
     const heapBefore = await heapReading();
-    const loopStart = env.counts();
+    const loopStart = await env.counts();
     const started = now();
     for (let i = 0; i < scopes; i++) await contender.credential.getToken(freshScope(`distinct-${kind}-${i}`));
     const elapsed = now() - started;
-    const loop = countsSince(loopStart, env.counts());
-    journal.clear();
+    const loop = countsSince(loopStart, await env.counts());
+    await env.clearJournal();
     const heapAfter = await heapReading();
-    const revisitStart = env.counts();
+    const revisitStart = await env.counts();
     await contender.credential.getToken(freshScope(`distinct-${kind}-0`));
     await contender.credential.getToken(freshScope(`distinct-${kind}-${scopes - 1}`));
-    const requestsOnRevisit = countsSince(revisitStart, env.counts()).tokenRequests;
+    const requestsOnRevisit = countsSince(revisitStart, await env.counts()).tokenRequests;
     return {
       kind,
       label: contender.label,
