@@ -534,7 +534,9 @@ function convertEntry(
       used.add(key.toLowerCase());
     }
   }
-  const unused = Object.keys(raw).filter((key) => !used.has(key.toLowerCase()));
+  // An own key whose value is null counts as absent (as in JSON binding), not as a stray key.
+  const own = new Set(descriptor.keys.filter((k) => !codeOnly.includes(k)).map((k) => k.toLowerCase()));
+  const unused = Object.keys(raw).filter((key) => !used.has(key.toLowerCase()) && !own.has(key.toLowerCase()));
   ignored.set(spelled, unused);
   for (const key of unused) warnIgnoredEntryKey(spelled, sourceType, key, descriptor.keys, codeOnly);
   descriptor.fromSection?.({

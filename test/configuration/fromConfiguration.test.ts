@@ -573,7 +573,7 @@ describe("fromConfiguration: Identity.Web sections as they are written", () => {
       Scopes: "access_as_user",
       ClientCredentials: [
         { ...pathEntry, PreferBoundCredential: true, CertificatePasword: "x", TokenExchangeAuthority: "https://login.microsoftonline.com/t" },
-        { SourceType: "KeyVault", KeyVaultUrl: "https://v.vault.azure.net", KeyVaultCertificateName: "c", CertificateDiskPath: "/a.pfx", Container: "x" },
+        { SourceType: "KeyVault", KeyVaultUrl: "https://v.vault.azure.net", KeyVaultCertificateName: "c", KeyVaultCertificateVersion: null, CertificateDiskPath: "/a.pfx", Container: "x" },
       ],
     };
     let options: BoundClientCredentialOptions | undefined;
@@ -588,6 +588,17 @@ describe("fromConfiguration: Identity.Web sections as they are written", () => {
     assert.match(text, /AzureAd\.ClientCredentials\[1\]\.CertificateDiskPath is ignored: it is a setting of SourceType Path, not of KeyVault/);
     assert.match(text, /AzureAd\.ClientCredentials\[1\]\.Container is ignored: this library reads the source-specific keys instead/);
     assert.equal(warnings.length, 4, text);
+    const codeOnly = warningsOf(() =>
+      optionsFromConfiguration(
+        {
+          Instance: "https://login.microsoftonline.com/",
+          TenantId: TENANT,
+          ClientId: CLIENT,
+          ClientCredentials: [{ SourceType: "KeyVault", KeyVaultUrl: "https://v.vault.azure.net", KeyVaultCertificateName: "c", KeyVaultCredential: "x" }],
+        },
+      ),
+    );
+    assert.match(codeOnly.join("\n"), /ClientCredentials\[0\]\.KeyVaultCredential is ignored: KeyVaultCredential can only be given in code/);
     assert.doesNotMatch(text, /CallbackPath|Scopes|TokenExchangeAuthority/);
   });
 
