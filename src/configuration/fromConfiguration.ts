@@ -93,7 +93,7 @@ const SECTION_NAME_OF: Readonly<Record<string, string>> = {
  * non-empty. A key of an entry that its source type does not have is ignored too, but logged as a
  * warning with the closest key, since it usually is a typo. `Authority` may be a CIAM authority
  * without a tenant (`https://contoso.ciamlogin.com`), whose tenant is then `contoso.onmicrosoft.com`;
- * `ExtraQueryParameters` is refused.
+ * `ExtraQueryParameters` is sent on every token request.
  *
  * @param section - the parsed section, or a whole `appsettings.json` object holding `AzureAd`
  * @param overrides - options that a file cannot express (`customSignedAssertionProviders`,
@@ -117,7 +117,12 @@ export function optionsFromConfiguration(
   const options: Record<string, unknown> = {};
 
   readIdentity(c, view, naming, options);
-  refuseExtraQueryParameters(c, view);
+  const extra = view.get("ExtraQueryParameters");
+  if (extra !== undefined) {
+    // MSAL.NET appends them to its requests; the validator checks names and values.
+    naming.set(["extraQueryParameters"], extra.path, true);
+    options["extraQueryParameters"] = extra.value;
+  }
 
   const clientId = view.get("ClientId");
   if (clientId !== undefined) {
@@ -311,23 +316,6 @@ function ciamTenantOf(authority: string): { instance: string; tenant: string } |
   const label = host.slice(0, -CIAM_HOST_SUFFIX.length);
   if (label === "" || label.includes(".")) return undefined;
   return { instance: url.origin, tenant: `${label}.onmicrosoft.com` };
-}
-
-/**
- * `ExtraQueryParameters`, which MSAL.NET appends to its requests, is refused rather than dropped:
- * msal-node 7 sends no extra query parameters on client-credential requests (its
- * `ClientCredentialRequest` omits them), so the two acquisition paths could not honour it alike.
- */
-function refuseExtraQueryParameters(c: Checker, view: SectionView): void {
-  const found = view.get("ExtraQueryParameters");
-  if (found === undefined) return;
-  if (isPlainObject(found.value) && Object.keys(found.value).length === 0) return;
-  c.fail(
-    "BCC_INVALID_OPTIONS",
-    found.path,
-    "is not supported: extra query parameters cannot be sent on client-credential token requests by this library, and ignoring them could change which token is issued.",
-    `Remove ${found.key} from the section (an empty object is accepted).`,
-  );
 }
 
 /** Tenant and login host, with Identity.Web's precedence between Instance/TenantId and Authority. */

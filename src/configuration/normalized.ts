@@ -45,6 +45,8 @@ export interface NormalizedOptions {
   readonly additionallyAllowedTenants: readonly string[];
   readonly sendCertificateChain: boolean;
   readonly clientCapabilities: readonly string[];
+  /** Query parameters for every token request, possibly none; absent in options built by hand. */
+  readonly extraQueryParameters?: Readonly<Record<string, string>>;
   /** Extra trusted CAs (PEM), possibly empty. */
   readonly tlsCa: readonly string[];
   readonly allowLoggingAccountIdentifiers: boolean;

@@ -377,6 +377,13 @@ export interface BoundClientCredentialOptions {
   sendCertificateChain?: boolean | undefined;
   /** Client capabilities to announce, such as `"cp1"` for continuous access evaluation. */
   clientCapabilities?: readonly string[] | undefined;
+  /**
+   * Query parameters added to every token request of this credential, bound and unbound, as
+   * MSAL.NET sends `ExtraQueryParameters` (for example `{ dc: "ESTS-PUB-WUS2-AZ1-FD000-TEST1" }` to
+   * reach a test slice). Names and values are strings; OAuth parameters the credential sends itself
+   * (`client_id`, `scope`, `grant_type`, `client_assertion`, …) are refused.
+   */
+  extraQueryParameters?: Readonly<Record<string, string>> | undefined;
   /** TLS settings. */
   tls?: BoundClientCredentialTlsOptions | undefined;
   /** Logging settings. */

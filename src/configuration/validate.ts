@@ -16,6 +16,7 @@ import {
   readString,
   readStringArray,
   rejectUnknownKeys,
+  shortKey,
   type Where,
 } from "./checks.ts";
 import { normalizeEntry } from "./entries.ts";
@@ -40,6 +41,7 @@ export const OPTION_KEYS: readonly string[] = [
   "additionallyAllowedTenants",
   "sendCertificateChain",
   "clientCapabilities",
+  "extraQueryParameters",
   "tls",
   "loggingOptions",
   "keyVaultCredential",
@@ -155,6 +157,7 @@ export function validateOptions(input: unknown, env: Environment, naming: PathNa
     additionallyAllowedTenants,
     sendCertificateChain,
     clientCapabilities: Object.freeze(clientCapabilities),
+    extraQueryParameters: readExtraQueryParameters(c, input),
     tlsCa,
     allowLoggingAccountIdentifiers: logging.allowLoggingAccountIdentifiers,
     enableUnsafeSupportLogging: logging.enableUnsafeSupportLogging,
@@ -352,6 +355,51 @@ function readLogging(
     allowLoggingAccountIdentifiers: readBoolean(c, logging, "allowLoggingAccountIdentifiers", ["loggingOptions"], false),
     enableUnsafeSupportLogging: readBoolean(c, logging, "enableUnsafeSupportLogging", ["loggingOptions"], false),
   };
+}
+
+/** Parameters the credential sends itself; a second value would make the request ambiguous. */
+const RESERVED_QUERY_PARAMETERS = new Set([
+  "client_id",
+  "client_secret",
+  "client_assertion",
+  "client_assertion_type",
+  "grant_type",
+  "scope",
+  "claims",
+  "client_info",
+  "assertion",
+  "requested_token_use",
+  "resource",
+]);
+
+function readExtraQueryParameters(c: Checker, input: Record<string, unknown>): Readonly<Record<string, string>> {
+  const value = input["extraQueryParameters"];
+  // Null prototype: a parameter named "constructor" must not find Object.prototype members.
+  const copy = Object.create(null) as Record<string, string>;
+  if (value === undefined) return Object.freeze(copy);
+  if (!isPlainObject(value)) {
+    c.fail(
+      "BCC_INVALID_TYPE",
+      ["extraQueryParameters"],
+      `must be an object of names and string values but is ${describeType(value)}.`,
+      'Give { name: "value" }, for example { dc: "ESTS-PUB-WUS2-AZ1-FD000-TEST1" }, or leave it out.',
+    );
+  }
+  for (const [name, parameter] of Object.entries(value)) {
+    if (parameter === undefined) continue;
+    const at = ["extraQueryParameters", shortKey(name)];
+    if (!/^[A-Za-z0-9_.~-]{1,64}$/.test(name)) {
+      c.fail("BCC_INVALID_VALUE", at, "is not a query parameter name (1 to 64 letters, digits, _ . ~ -).", "Rename the parameter, or remove it.");
+    }
+    if (RESERVED_QUERY_PARAMETERS.has(name.toLowerCase())) {
+      c.fail("BCC_INVALID_VALUE", at, "is a parameter the credential sends itself.", "Remove it: the credential sets it from its own options.");
+    }
+    if (typeof parameter !== "string") {
+      c.fail("BCC_INVALID_TYPE", at, `must be a string but is ${describeType(parameter)}.`, "Give the value as a string.");
+    }
+    copy[name] = parameter;
+  }
+  return Object.freeze(copy);
 }
 
 function readProviders(c: Checker, input: Record<string, unknown>): Readonly<Record<string, CustomSignedAssertionProvider>> {

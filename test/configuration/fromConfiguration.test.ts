@@ -552,15 +552,31 @@ describe("fromConfiguration: Identity.Web sections as they are written", () => {
     });
   });
 
-  test("ExtraQueryParameters is refused with a reason; an empty one is accepted", () => {
+  test("ExtraQueryParameters are read and checked: string values, no parameter the credential sends itself", () => {
     const section = { Instance: "https://login.microsoftonline.com/", TenantId: TENANT, ClientId: CLIENT, ClientCredentials: [pathEntry] };
-    const error = expectConfigError(() => optionsFromConfiguration({ ...section, ExtraQueryParameters: { dc: "ESTS-PUB-WUS2" } }), {
-      code: "BCC_INVALID_OPTIONS",
-      path: "AzureAd.ExtraQueryParameters",
-      remedy: /Remove ExtraQueryParameters/,
+    const options = optionsFromConfiguration({ ...section, ExtraQueryParameters: { dc: "ESTS-PUB-WUS2" } });
+    assert.deepEqual(options.extraQueryParameters, { dc: "ESTS-PUB-WUS2" });
+    assert.deepEqual({ ...normalizeOptions(options, {}).extraQueryParameters }, { dc: "ESTS-PUB-WUS2" });
+    expectConfigError(() => optionsFromConfiguration({ ...section, ExtraQueryParameters: { dc: 3 } }), {
+      code: "BCC_INVALID_TYPE",
+      path: "AzureAd.ExtraQueryParameters.dc",
+      remedy: /as a string/,
     });
-    assert.match(error.message, /cannot be sent on client-credential token requests/);
-    assert.equal(optionsFromConfiguration({ ...section, ExtraQueryParameters: {} }).tenantId, TENANT);
+    expectConfigError(() => optionsFromConfiguration({ ...section, ExtraQueryParameters: { Client_Id: "x" } }), {
+      code: "BCC_INVALID_VALUE",
+      path: "AzureAd.ExtraQueryParameters.Client_Id",
+      remedy: /sets it from its own options/,
+    });
+    expectConfigError(() => optionsFromConfiguration({ ...section, ExtraQueryParameters: ["dc"] }), {
+      code: "BCC_INVALID_TYPE",
+      path: "AzureAd.ExtraQueryParameters",
+      remedy: /\{ name: "value" \}/,
+    });
+    expectConfigError(() => optionsFromConfiguration({ ...section, ExtraQueryParameters: { "a b": "x" } }), {
+      code: "BCC_INVALID_VALUE",
+      path: "AzureAd.ExtraQueryParameters.a b",
+      remedy: /Rename the parameter/,
+    });
   });
 
   test("an entry key its source type does not have is logged with the closest key; section-level keys stay silent", () => {

@@ -2,6 +2,7 @@ import {
   ConfidentialClientApplication,
   LogLevel,
   type AuthenticationResult,
+  type ClientCredentialRequest,
   type Configuration,
   type INetworkModule,
 } from "@azure/msal-node";
@@ -66,13 +67,18 @@ export class MsalAcquirer {
     let result: AuthenticationResult | null;
     try {
       result = await runInRequestScope(scope, () =>
-        app.acquireTokenByClientCredential({
-          scopes: [...request.scopes],
-          correlationId: request.correlationId,
-          skipCache: true,
-          ...(request.claims === undefined ? {} : { claims: request.claims }),
-          ...(region === undefined ? {} : { azureRegion: region }),
-        }),
+        app.acquireTokenByClientCredential(
+          withExtraQueryParameters(
+            {
+              scopes: [...request.scopes],
+              correlationId: request.correlationId,
+              skipCache: true,
+              ...(request.claims === undefined ? {} : { claims: request.claims }),
+              ...(region === undefined ? {} : { azureRegion: region }),
+            },
+            this.#options.extraQueryParameters,
+          ),
+        ),
       );
     } catch (error) {
       throw scope.failure ?? error;
@@ -164,4 +170,22 @@ export class MsalAcquirer {
       },
     };
   }
+}
+
+/**
+ * The request with the configured extra query parameters. msal-node 7 types
+ * `ClientCredentialRequest` without `extraQueryParameters`, but `acquireTokenByClientCredential`
+ * keeps the request's fields and its token request appends `extraQueryParameters` to the token URL
+ * (`createTokenQueryParameters` in msal-common's `protocol/Token.ts`), as MSAL.NET does.
+ */
+function withExtraQueryParameters(
+  request: ClientCredentialRequest,
+  parameters: Readonly<Record<string, string>> | undefined,
+): ClientCredentialRequest {
+  if (parameters === undefined || Object.keys(parameters).length === 0) return request;
+  const withParameters: ClientCredentialRequest & { extraQueryParameters: Record<string, string> } = {
+    ...request,
+    extraQueryParameters: { ...parameters },
+  };
+  return withParameters;
 }
