@@ -22,6 +22,8 @@ import type {
   ClientCertificatePEMCertificatePath,
 } from "./configuration/types.ts";
 import { normalizeOptions } from "./configuration/validate.ts";
+import { DEFAULT_NETWORK_OPTIONS, httpClientNetworkOptions } from "./configuration/network.ts";
+import { withDeadline } from "./transport/deadline.ts";
 import { checkGetTokenOptions, normalizeScopes, resolveTenant, toAbortSignal } from "./getTokenOptions.ts";
 import { BoundCredentialConfigurationError } from "./errors.ts";
 import { credentialLogger, type CredentialLogger } from "./logging.ts";
@@ -31,7 +33,7 @@ import { mtlsAuthorityHostFor, tokenEndpointFor } from "./transport/endpoints.ts
 import { HttpClient } from "./transport/httpClient.ts";
 import { createMsalNetworkClient } from "./transport/msalNetworkClient.ts";
 import { resolveRegion } from "./transport/region.ts";
-import { stsRetryPolicy } from "./transport/retry.ts";
+import { stsRetryOptionsFrom, stsRetryPolicy } from "./transport/retry.ts";
 import type { TokenClientRetryOptions } from "./transport/tokenClient.ts";
 
 /**
@@ -156,11 +158,11 @@ export class BoundClientCredential implements TokenCredential {
     this.#options = normalizeOptions(input, env);
     this.#now = hooks.now ?? Date.now;
     this.#logger = logger;
-    this.#http = new HttpClient({ ca: this.#options.tlsCa });
+    this.#http = new HttpClient({ ca: this.#options.tlsCa, ...httpClientNetworkOptions(this.#options.network) });
     this.#cache = new TokenCache(new MemoryTokenStore(this.#now), this.#now);
     // msal-node's confidential client does not retry: apply the STS policy (one retry on a 5xx
     // without Retry-After or a timeout) as the mTLS token client does, with the same tunables.
-    const retry = hooks.retry ?? {};
+    const retry = { ...stsRetryOptionsFrom(this.#options.network?.retryOptions), ...hooks.retry };
     const stsPolicy = stsRetryPolicy(retry);
     const networkClient = new ScopedNetworkClient(({ signal, timeoutMs }) =>
       createMsalNetworkClient(this.#http, {
@@ -173,7 +175,7 @@ export class BoundClientCredential implements TokenCredential {
     const context: SourceEntryContext = {
       clientId: this.#options.clientId,
       msal: new MsalAcquirer(this.#options, networkClient, this.#logger, this.#now),
-      mtls: new MtlsAcquirer(this.#options, this.#http, this.#now, hooks.retry),
+      mtls: new MtlsAcquirer(this.#options, this.#http, this.#now, retry),
       now: this.#now,
       logger: this.#logger,
       mtlsTokenEndpoint: (tenantId, signal) => this.#mtlsTokenEndpoint(tenantId, signal),
@@ -318,7 +320,7 @@ export class BoundClientCredential implements TokenCredential {
     const enableCae = options.enableCae === true;
     const claims = options.claims === undefined || options.claims === "" ? undefined : options.claims;
     const key = cacheKey({ tenantId, scopes: scopeList, enableCae });
-    const { signal, release } = toAbortSignal(options.abortSignal);
+    const { signal, release } = withDeadline(toAbortSignal(options.abortSignal), (this.#options.network ?? DEFAULT_NETWORK_OPTIONS).getTokenTimeoutMs);
     let served: ServedToken | undefined;
     let outcome: CacheOutcome = "hit";
     let token: CachedToken;

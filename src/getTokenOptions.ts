@@ -46,6 +46,7 @@ export function checkGetTokenOptions(options: unknown): GetTokenOptions {
   };
   optionalString("tenantId");
   optionalString("claims");
+  if (typeof o["claims"] === "string" && o["claims"].trim() !== "") checkClaims(o["claims"]);
   if (o["enableCae"] !== undefined && typeof o["enableCae"] !== "boolean") {
     throw invalidOption("getTokenOptions.enableCae", "must be a boolean");
   }
@@ -65,6 +66,29 @@ export function checkGetTokenOptions(options: unknown): GetTokenOptions {
     throw invalidOption("getTokenOptions.tracingOptions", "must be an object");
   }
   return options as GetTokenOptions;
+}
+
+/**
+ * A claims challenge is the JSON object of RFC 9470 / OpenID Connect Core §5.5, as the `claims`
+ * parameter of `WWW-Authenticate` carries it base64-encoded; Azure SDK clients decode it before
+ * calling `getToken`. Anything else would be sent on one path and dropped on another, so it is
+ * refused on all of them.
+ */
+function checkClaims(claims: string): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(claims);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new BoundCredentialConfigurationError(
+      "BCC_INVALID_VALUE",
+      "getTokenOptions.claims",
+      "getTokenOptions.claims is not a JSON object.",
+      "Pass the decoded claims of the WWW-Authenticate challenge (base64-decode its claims parameter), such as {\"access_token\":{\"nbf\":{\"essential\":true,\"value\":\"1700000000\"}}}.",
+    );
+  }
 }
 
 function invalidOption(path: string, problem: string): BoundCredentialConfigurationError {

@@ -8,6 +8,8 @@ export type {
   BoundClientCertificateCredentialOptions,
   BoundClientCredentialLoggingOptions,
   BoundClientCredentialOptions,
+  BoundClientCredentialProxyOptions,
+  BoundClientCredentialRetryOptions,
   BoundClientCredentialTlsOptions,
   CertificateCredentialDescription,
   ClientCertificatePEMCertificate,

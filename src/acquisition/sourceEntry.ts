@@ -1,6 +1,7 @@
 import type { NormalizedEntry } from "../configuration/normalized.ts";
 import type { CredentialLogger } from "../logging.ts";
 import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
+import { SecretScrubber, secretsOf } from "../transport/scrub.ts";
 import { SourceUnavailableError, type CredentialSource, type SourceMaterial } from "../sources/types.ts";
 import type { MtlsAcquirer } from "./bound/mtlsAcquirer.ts";
 import { classifyFailure } from "./classifyFailure.ts";
@@ -36,11 +37,14 @@ export class SourceEntry implements ListEntry {
   #lastCertificate: LoadedCertificate | undefined;
   /** The binding certificate each request presented, so that its reload names the one refused. */
   readonly #presented = new WeakMap<TokenRequest, LoadedCertificate>();
+  /** Cuts what a request of this entry carried out of a failure a host may have echoed it into. */
+  readonly #scrubber: SecretScrubber;
 
   constructor(entry: NormalizedEntry, source: CredentialSource, context: SourceEntryContext) {
     this.entry = entry;
     this.#source = source;
     this.#context = context;
+    this.#scrubber = new SecretScrubber(secretsOf(entry.description));
   }
 
   async acquire(request: TokenRequest, reload: boolean): Promise<AcquiredToken> {
@@ -85,7 +89,8 @@ export class SourceEntry implements ListEntry {
   }
 
   classify(error: unknown): EntryFailure {
-    return classifyFailure(this.entry, error);
+    const failure = classifyFailure(this.entry, error);
+    return { ...failure, reason: this.#scrubber.text(failure.reason), error: this.#scrubber.error(failure.error) };
   }
 
   /** @param reload - read the material again; `rejected` is the binding certificate Entra refused */

@@ -19,6 +19,7 @@ import { createSource } from "../sources/index.ts";
 import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
 import { mtlsAuthorityHostFor, tokenEndpointFor } from "../transport/endpoints.ts";
 import { HttpClient } from "../transport/httpClient.ts";
+import { httpClientNetworkOptions } from "../configuration/network.ts";
 import { ImdsV2Client, ImdsV2Error, type ManagedIdentitySelector, type PlatformMetadata } from "../transport/imdsV2.ts";
 import { resolveRegion } from "../transport/region.ts";
 import {
@@ -127,7 +128,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return EXIT_USAGE;
   }
 
-  const http = new HttpClient({ ca: normalized.tlsCa, connectTimeoutMs: 5000 });
+  // The same proxy and pools as the credential, so that what doctor reaches is what getToken reaches.
+  const http = new HttpClient({ ca: normalized.tlsCa, connectTimeoutMs: 5000, ...httpClientNetworkOptions(normalized.network) });
   const imdsHttp = new HttpClient({ ca: normalized.tlsCa, connectTimeoutMs: 1000 });
   const log = captureCredentialLog(io, flags.verbose === true);
   try {

@@ -11,7 +11,6 @@ import { validateOptions } from "./validate.ts";
 
 /** Accepted for compatibility and dropped: they tune a pipeline this credential does not use. */
 const DROPPED_OPTIONS = new Set([
-  "retryOptions",
   "userAgentOptions",
   "telemetryOptions",
   "redirectOptions",
@@ -30,10 +29,6 @@ const REJECTED_OPTIONS: Readonly<Record<string, { readonly when: (value: unknown
   httpClient: {
     when: () => true,
     remedy: "Remove it: this credential uses its own transport (needed for mutual TLS); give extra trusted CAs with tls.ca.",
-  },
-  proxyOptions: {
-    when: () => true,
-    remedy: "Remove it: this credential does not support proxies yet and connects to Entra ID directly.",
   },
   additionalPolicies: {
     when: (value) => !Array.isArray(value) || value.length > 0,

@@ -1,6 +1,7 @@
 import type { TokenCredential } from "@azure/core-auth";
 import type { NormalizedDescriptionOf } from "../sources/index.ts";
 import type { AttestationProvider, CredentialSourceType, CustomSignedAssertionProvider } from "./types.ts";
+import type { NormalizedNetworkOptions } from "./network.ts";
 
 /**
  * One validated entry of the ordered list whose description is `D`: a frozen copy of what the user
@@ -54,4 +55,9 @@ export interface NormalizedOptions {
   readonly keyVaultCredential: TokenCredential | undefined;
   readonly customSignedAssertionProviders: Readonly<Record<string, CustomSignedAssertionProvider>>;
   readonly attestationProvider: AttestationProvider | undefined;
+  /**
+   * Proxy, retries, the overall deadline of `getToken`, connections per certificate. Always set
+   * by validation; options built by hand may leave it out for the defaults.
+   */
+  readonly network?: NormalizedNetworkOptions;
 }

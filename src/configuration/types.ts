@@ -340,6 +340,42 @@ export interface BoundClientCredentialLoggingOptions {
 }
 
 /**
+ * A forward proxy, as the Azure SDK's `ProxySettings` describe it. Token requests to Entra tunnel
+ * through it with `CONNECT`; the TLS handshake, and with it a bound entry's client certificate,
+ * runs end to end inside the tunnel. Loopback hosts, the instance metadata service and `NO_PROXY`
+ * matches always go direct.
+ *
+ * @public
+ */
+export interface BoundClientCredentialProxyOptions {
+  /** The proxy's URL without the port, such as `http://proxy.example` (`https://` for a TLS proxy). */
+  host: string;
+  /** The proxy's port. */
+  port: number;
+  /** User name for Basic authentication at the proxy. */
+  username?: string;
+  /** Password for Basic authentication at the proxy. */
+  password?: string;
+}
+
+/**
+ * Retries of token endpoint requests, as the Azure SDK's `retryOptions` name them. Retried: a 5xx
+ * without `Retry-After` and a timeout; a 429 or 5xx with a `Retry-After` no longer than
+ * `maxRetryDelayInMs` is retried after that wait. Other answers and connection failures are not
+ * retried (another entry may serve instead).
+ *
+ * @public
+ */
+export interface BoundClientCredentialRetryOptions {
+  /** Retries after the first attempt. Default 1, as MSAL. */
+  maxRetries?: number;
+  /** The first delay; each later one doubles. Default 1000 ms. */
+  retryDelayInMs?: number;
+  /** The longest delay, and the longest `Retry-After` waited on. Default 2000 ms. */
+  maxRetryDelayInMs?: number;
+}
+
+/**
  * Options of {@link BoundClientCredential}.
  *
  * @public
@@ -394,6 +430,24 @@ export interface BoundClientCredentialOptions {
   customSignedAssertionProviders?: Readonly<Record<string, CustomSignedAssertionProvider>> | undefined;
   /** Supplies an attestation token for IMDS v2 where the platform requires one. */
   attestationProvider?: AttestationProvider | undefined;
+  /**
+   * A forward proxy for the requests to Entra ID. Default: `HTTPS_PROXY`, `ALL_PROXY` or
+   * `HTTP_PROXY` from the environment (upper or lower case), with `NO_PROXY`, as the Azure SDK reads them.
+   */
+  proxyOptions?: BoundClientCredentialProxyOptions | undefined;
+  /** Retries of token endpoint requests. */
+  retryOptions?: BoundClientCredentialRetryOptions | undefined;
+  /**
+   * The overall deadline of one `getToken` call, in ms: waiting for a connection, connecting,
+   * headers, body and retries. `requestOptions.timeout` of a call still bounds each attempt.
+   * Default 60 000.
+   */
+  getTokenTimeoutInMs?: number | undefined;
+  /**
+   * Connections kept open per client certificate (HTTP/1.1 keep-alive), so that concurrent
+   * token requests of one bound entry do not wait for each other. Default 10.
+   */
+  connectionsPerCertificate?: number | undefined;
 }
 
 /**

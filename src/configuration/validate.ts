@@ -21,6 +21,7 @@ import {
 } from "./checks.ts";
 import { normalizeEntry } from "./entries.ts";
 import { canonicalNaming, type PathNaming } from "./naming.ts";
+import { NETWORK_OPTION_KEYS, readNetworkOptions } from "./network.ts";
 import type { NormalizedEntry, NormalizedOptions } from "./normalized.ts";
 import type { TokenCredential } from "@azure/core-auth";
 import type { AttestationProvider, CustomSignedAssertionProvider } from "./types.ts";
@@ -47,6 +48,7 @@ export const OPTION_KEYS: readonly string[] = [
   "keyVaultCredential",
   "customSignedAssertionProviders",
   "attestationProvider",
+  ...NETWORK_OPTION_KEYS,
 ];
 
 /** Keys that people put at the top level although they belong inside an entry. */
@@ -136,6 +138,8 @@ export function validateOptions(input: unknown, env: Environment, naming: PathNa
     "a function that returns an attestation token, or leave it out",
   );
 
+  const network = readNetworkOptions(c, input, env, new URL(imdsEndpoint).hostname);
+
   const entries = readEntries(c, input, {
     authorityHost: authority.origin,
     env,
@@ -164,6 +168,7 @@ export function validateOptions(input: unknown, env: Environment, naming: PathNa
     keyVaultCredential: keyVaultCredential as TokenCredential | undefined,
     customSignedAssertionProviders: providers,
     attestationProvider,
+    network,
   });
 }
 

@@ -109,6 +109,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     keyVault: port(options.ports?.keyVault, "keyVault"),
   };
   const extraRoots = parseRoots(options.trustedRootCertificates);
+  const extraHostNames = hostNames(options.hostNames);
 
   const [authority, managedIdentityAuthority] = await Promise.all([
     LocalCertificateAuthority.create("bound-client-credential emulator CA"),
@@ -117,7 +118,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const serverCertificate = await authority.issueCertificate({
     subject: "CN=localhost",
     keyType: "ec",
-    dnsNames: ["localhost"],
+    dnsNames: ["localhost", ...extraHostNames],
     ipAddresses: ["127.0.0.1"],
     extendedKeyUsage: ["serverAuth"],
     notAfter: new Date(Date.now() + 365 * 86_400_000),
@@ -192,12 +193,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     tokens,
     trustedRoots: [authority.certificate, ...extraRoots],
     managedIdentityCa: managedIdentityAuthority.certificate,
-    audiences: (tenant) => [
-      `${urls.authorityHost}/${tenant}/oauth2/v2.0/token`,
-      `${urls.authorityHost}/${tenant}/oauth2/token`,
-      `${urls.authorityHost}/${tenant}/v2.0`,
-      `${urls.mtlsAuthorityHost}/${tenant}/oauth2/v2.0/token`,
-    ],
+    audiences: (tenant) =>
+      // The same endpoints under each extra host name, for clients that reach it by that name.
+      [undefined, ...extraHostNames].flatMap((name) => {
+        const as = (origin: string): string => (name === undefined ? origin : origin.replace(/\/\/[^/:]+:/, `//${name}:`));
+        return [
+          `${as(urls.authorityHost)}/${tenant}/oauth2/v2.0/token`,
+          `${as(urls.authorityHost)}/${tenant}/oauth2/token`,
+          `${as(urls.authorityHost)}/${tenant}/v2.0`,
+          `${as(urls.mtlsAuthorityHost)}/${tenant}/oauth2/v2.0/token`,
+        ];
+      }),
     clock,
     skewSeconds: clockSkewSeconds,
   };
@@ -306,4 +312,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     close: closeAll,
   };
   return emulator;
+}
+
+/** Extra host names of the server certificate, checked so that a typo fails here, not in a handshake. */
+function hostNames(names: string[] | undefined): string[] {
+  if (names === undefined) return [];
+  if (!Array.isArray(names)) throw new TypeError("startEmulator: hostNames must be an array of host names.");
+  for (const name of names) {
+    if (typeof name !== "string" || !/^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i.test(name)) {
+      throw new TypeError(`startEmulator: hostNames holds ${JSON.stringify(name)}, which is not a DNS host name.`);
+    }
+  }
+  return [...names];
 }

@@ -78,6 +78,12 @@ export interface EmulatorOptions {
   imds?: EmulatorImdsOptions;
   /** `location` of `/metadata/instance/compute`. Default `westus2`. */
   location?: string;
+  /**
+   * Host names its server certificate is valid for besides `localhost` and `127.0.0.1`, such as
+   * `login.emulator.test`, for clients that reach the emulator under another name — through a
+   * forward proxy that maps the name to this machine.
+   */
+  hostNames?: string[];
 }
 
 /** IMDS behaviour of the emulator. */

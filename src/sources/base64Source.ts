@@ -5,7 +5,7 @@ import { CachedSource } from "./cachedSource.ts";
 import { MAX_CERTIFICATE_INPUT_BYTES, parseCertificateBytes } from "./certificateParsing.ts";
 import { assertCertificateTimeValid } from "./certificateValidity.ts";
 import type { Normalized, SourceDescriptor } from "./descriptor.ts";
-import { withContext } from "./reasons.ts";
+import { withContextAsync } from "./reasons.ts";
 import { SourceUnavailableError, type SourceMaterial } from "./types.ts";
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -22,8 +22,8 @@ export class Base64Source extends CachedSource {
   }
 
   protected override async read(): Promise<SourceMaterial> {
-    const certificate = withContext("the base64-encoded certificate", () => {
-      const parsed = parseCertificateBytes(decodeBase64(this.#value), this.#password);
+    const certificate = await withContextAsync("the base64-encoded certificate", async () => {
+      const parsed = await parseCertificateBytes(decodeBase64(this.#value), this.#password);
       assertCertificateTimeValid(parsed, this.now());
       return parsed;
     });

@@ -67,6 +67,11 @@ export abstract class CachedSource implements CredentialSource {
   /** Reads the material; throws `SourceUnavailableError` when it cannot be had. */
   protected abstract read(): Promise<SourceMaterial>;
 
+  /** The id of the entry, for log lines. */
+  protected get entryId(): string {
+    return this.#entryId;
+  }
+
   /** The injected clock. */
   protected now(): number {
     return this.#now();

@@ -1,6 +1,7 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import forge from "node-forge";
 import { LoadedCertificate } from "./loadedCertificate.ts";
+import { decodeWithOffThreadDerivation, IterationLimitError } from "./pkcs12KeyDerivation.ts";
 import { SourceUnavailableError } from "./types.ts";
 
 /**
@@ -92,7 +93,7 @@ export function parseDerCertificate(der: Uint8Array, key: PrivateKeyInput): Load
  * @param bytes - the file content
  * @param password - the PFX password, or the password of an encrypted PEM key
  */
-export function parseCertificateBytes(bytes: Uint8Array, password: string | undefined): LoadedCertificate {
+export async function parseCertificateBytes(bytes: Uint8Array, password: string | undefined): Promise<LoadedCertificate> {
   if (bytes.byteLength > MAX_CERTIFICATE_INPUT_BYTES) throw tooLarge();
   if (bytes.byteLength === 0) throw new SourceUnavailableError("the certificate is empty");
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -111,13 +112,15 @@ export function parseCertificateBytes(bytes: Uint8Array, password: string | unde
 /**
  * Parses a PKCS#12 (PFX/P12) file with node-forge, which reads both the modern (PBES2, AES,
  * PBKDF2) and the legacy (RC2, 3DES) encryptions, RSA and EC keys alike; OpenSSL 3, behind
- * Node's TLS `pfx`, refuses the legacy ones that older Windows exports still produce.
+ * Node's TLS `pfx`, refuses the legacy ones that older Windows exports still produce. Its key
+ * derivations run off the main thread (see `pkcs12KeyDerivation.ts`), so a file of any
+ * iteration count never holds up the event loop.
  *
  * @param bytes - the PFX bytes
  * @param password - the password; when missing or empty, both the empty and the absent password are
  *   tried, as Windows and OpenSSL write either for "no password"
  */
-export function parsePkcs12(bytes: Uint8Array, password: string | undefined): LoadedCertificate {
+export async function parsePkcs12(bytes: Uint8Array, password: string | undefined): Promise<LoadedCertificate> {
   if (bytes.byteLength > MAX_CERTIFICATE_INPUT_BYTES) throw tooLarge();
   if (bytes.byteLength === 0) throw new SourceUnavailableError("the PFX is empty");
   let pfxAsn1: forge.asn1.Asn1;
@@ -133,9 +136,12 @@ export function parsePkcs12(bytes: Uint8Array, password: string | undefined): Lo
   let lastError: unknown;
   for (const candidate of candidates) {
     try {
-      pfx = forge.pkcs12.pkcs12FromAsn1(pfxAsn1, false, candidate as string);
+      pfx = await decodeWithOffThreadDerivation(() => forge.pkcs12.pkcs12FromAsn1(pfxAsn1, false, candidate as string));
       break;
     } catch (error) {
+      if (error instanceof IterationLimitError) {
+        throw new SourceUnavailableError(`${error.message}; export it again with fewer iterations (OpenSSL: -iter 600000 or less)`);
+      }
       lastError = error;
       if (!isPasswordError(error)) break;
     }

@@ -14,7 +14,7 @@ import type { Normalized, SourceDescriptor } from "./descriptor.ts";
 import type { LoadedCertificate } from "./loadedCertificate.ts";
 import { managedIdentityTokenCredential } from "./managedIdentityTokenCredential.ts";
 import { messageOf } from "../text.ts";
-import { withContext } from "./reasons.ts";
+import { withContextAsync } from "./reasons.ts";
 import { SourceUnavailableError, type SourceMaterial } from "./types.ts";
 
 /** The content type Key Vault gives the secret of a certificate created with PKCS#12 content. */
@@ -92,8 +92,8 @@ export class KeyVaultSource extends CachedSource {
     } catch (error) {
       throw new SourceUnavailableError(`${what} cannot be read: ${describeKeyVaultError(error)}`);
     }
-    const certificate = withContext(what, () => {
-      const parsed = certificateFromSecret(secret);
+    const certificate = await withContextAsync(what, async () => {
+      const parsed = await certificateFromSecret(secret);
       assertCertificateTimeValid(parsed, this.now());
       return parsed;
     });
@@ -122,7 +122,7 @@ export class KeyVaultSource extends CachedSource {
 }
 
 /** Key Vault certificate secrets hold PKCS#12 (base64, no password) or PEM (key and certificates). */
-function certificateFromSecret(secret: KeyVaultSecret): LoadedCertificate {
+async function certificateFromSecret(secret: KeyVaultSecret): Promise<LoadedCertificate> {
   const value = secret.value;
   if (value === undefined || value.trim() === "") throw new SourceUnavailableError("the secret has no value");
   const contentType = secret.properties.contentType?.trim().toLowerCase();

@@ -14,6 +14,15 @@ export function withContext<T>(what: string, work: () => T): T {
   }
 }
 
+/** {@link withContext} for work that is asynchronous. */
+export async function withContextAsync<T>(what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw inContext(what, error);
+  }
+}
+
 /** The error `withContext` throws for `error`. */
 function inContext(what: string, error: unknown): SourceUnavailableError {
   if (error instanceof SourceUnavailableError) {

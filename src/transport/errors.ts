@@ -216,3 +216,65 @@ export function fromUndiciError(err: unknown, url: string | URL): TransportError
     code,
   });
 }
+
+/** What {@link fromProxyError} needs to know of the proxy; never its credentials. */
+export interface ProxyDescription {
+  /** Redacted text of the proxy, such as `http://proxy.example:8080`. */
+  toString(): string;
+  /** Where it was configured: `proxyOptions`, `HTTPS_PROXY`, … */
+  readonly origin: string;
+  /** Whether credentials were given. */
+  readonly hasCredentials: boolean;
+}
+
+const TUNNEL_STATUS = /Proxy response \((\d{3})\) !== 200/;
+
+/**
+ * Maps a failure of a request sent through a forward proxy. A refused `CONNECT` (undici reports
+ * `Proxy response (407) !== 200 when HTTP Tunneling`) and an unreachable proxy are `connect`
+ * failures that name the proxy and the setting to fix; anything else is read as
+ * {@link fromUndiciError} reads it.
+ */
+export function fromProxyError(err: unknown, url: string | URL, proxy: ProxyDescription): TransportError {
+  if (err instanceof TransportError) return err;
+  const host = hostOf(url);
+  const where = `the proxy ${proxy.toString()} (from ${proxy.origin})`;
+  const status = TUNNEL_STATUS.exec(messageOf(err))?.[1];
+  if (status !== undefined) {
+    if (status === "407") {
+      const remedy = proxy.hasCredentials
+        ? "the user name or password it was given is wrong; correct proxyOptions.username and proxyOptions.password (or the user information of the proxy URL)."
+        : "give its user name and password in proxyOptions.username and proxyOptions.password (or as http://user:password@host:port in the proxy URL).";
+      return new TransportError(
+        "connect",
+        host,
+        `Could not connect to ${host}: ${where} requires authentication (407 Proxy Authentication Required); ${remedy}`,
+        { cause: err, code: "PROXY_AUTHENTICATION_REQUIRED" },
+      );
+    }
+    if (status === "403") {
+      return new TransportError(
+        "connect",
+        host,
+        `Could not connect to ${host}: ${where} refused to open a tunnel to it (403 Forbidden); allow CONNECT to ${host} at the proxy, or add it to NO_PROXY if it can be reached directly.`,
+        { cause: err, code: "PROXY_TUNNEL_REFUSED" },
+      );
+    }
+    return new TransportError(
+      "connect",
+      host,
+      `Could not connect to ${host}: ${where} could not open a tunnel to it (HTTP ${status}).`,
+      { cause: err, code: `PROXY_TUNNEL_${status}` },
+    );
+  }
+  const mapped = fromUndiciError(err, url);
+  if (mapped.kind === "connect" || mapped.code === "UND_ERR_PRX_CONN" || mapped.code === "UND_ERR_PRX_TLS") {
+    // Through a tunnel the target's own address is never dialled: a connect failure is the proxy's.
+    const detail = mapped.code === undefined ? "" : ` (${mapped.code})`;
+    return new TransportError("connect", host, `Could not connect to ${host}: ${where} could not be reached${detail}.`, {
+      cause: err,
+      ...(mapped.code === undefined ? {} : { code: mapped.code }),
+    });
+  }
+  return mapped;
+}

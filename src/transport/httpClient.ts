@@ -1,15 +1,17 @@
 /**
  * The only code that speaks HTTP. One instance per credential: a keep-alive agent for plain
- * requests and one agent per client certificate, so that a certificate is only ever presented on
- * connections made for it, and a rotated certificate never shares a connection (or a resumed TLS
- * session) with its predecessor.
+ * requests and one small pool per client certificate, so that a certificate is only ever presented
+ * on connections made for it, and a rotated certificate never shares a connection (or a resumed
+ * TLS session) with its predecessor. Through a forward proxy, https requests tunnel with
+ * `CONNECT` and the TLS handshake (with the client certificate) runs end to end inside the
+ * tunnel: the proxy sees neither the certificate nor the request.
  */
 import type { Readable } from "node:stream";
-import { rootCertificates } from "node:tls";
-import { Agent, request as undiciRequest } from "undici";
-import { fromUndiciError, TransportError } from "./errors.ts";
+import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
+import { Agent, type Dispatcher, ProxyAgent, request as undiciRequest } from "undici";
+import { fromProxyError, fromUndiciError, TransportError } from "./errors.ts";
+import { bypassesProxy, type ResolvedProxy } from "./proxy.ts";
 
-/** Settings shared by every request of one {@link HttpClient}. */
 /**
  * A client certificate as the transport needs it for a TLS handshake. The sources' loaded
  * certificates satisfy it; the transport knows nothing else about them.
@@ -41,6 +43,19 @@ export interface HttpClientOptions {
   maxResponseBytes?: number;
   /** Idle keep-alive connections are closed after this long. Default 10 s. */
   keepAliveTimeoutMs?: number;
+  /**
+   * Longest time for the whole body once the headers have arrived, so that a host trickling its
+   * body a byte at a time cannot hold a request open. Default 30 s.
+   */
+  bodyTotalTimeoutMs?: number;
+  /**
+   * Connections kept per client certificate (HTTP/1.1 keep-alive). Requests beyond that wait for
+   * a free connection; the wait does not count against a request's own timeout. Default
+   * {@link DEFAULT_CONNECTIONS_PER_CERTIFICATE}.
+   */
+  connectionsPerCertificate?: number;
+  /** Send requests through this forward proxy, except those that bypass it. */
+  proxy?: ResolvedProxy | undefined;
 }
 
 /** One HTTP request. */
@@ -51,7 +66,10 @@ export interface HttpRequest {
   body?: string;
   /** The caller's cancellation. */
   signal?: AbortSignal;
-  /** A deadline for this request as a whole, in ms. */
+  /**
+   * A deadline for this request, in ms, from the moment it has a connection to go out on: waiting
+   * for a free connection of a client certificate's pool is bounded by `signal` only.
+   */
   timeoutMs?: number;
   /**
    * A connect timeout for this request instead of the client's (requests without a client
@@ -77,24 +95,88 @@ export interface HttpClientStats {
   readonly agentsCreated: number;
   /** Client-certificate agents currently open. */
   readonly openCertificateAgents: number;
+  /** Secure contexts built over the client's life: one per trust configuration and certificate. */
+  readonly secureContextsCreated: number;
+  /** Requests currently waiting for a free connection of a certificate's pool. */
+  readonly queuedRequests: number;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_HEADERS_TIMEOUT_MS = 30_000;
 const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 10_000;
+const DEFAULT_BODY_TOTAL_TIMEOUT_MS = 30_000;
+/**
+ * Connections per client certificate. A few are enough for a credential's cold start (one token
+ * request per scope and tenant) while keeping the number of mTLS sessions a certificate opens small.
+ */
+export const DEFAULT_CONNECTIONS_PER_CERTIFICATE = 10;
 /** Token responses are a few kilobytes; anything near this is hostile or broken. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 
 interface CertificateAgent {
   readonly thumbprintSha256: string;
-  readonly agent: Agent;
+  readonly agent: Dispatcher;
+  readonly slots: Slots;
 }
 
 /**
- * An undici-based HTTP client. Requests with a client certificate go through a dedicated agent
- * per certificate (one connection per origin, HTTP/1.1); others share a default keep-alive agent.
- * Non-2xx answers are returned, not thrown; failures below HTTP throw {@link TransportError}.
+ * A counting semaphore for one pool's connections, so that a request starts its own timer only
+ * once a connection is free for it: load makes requests wait, it never makes them time out.
+ */
+class Slots {
+  readonly #limit: number;
+  #busy = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  get queued(): number {
+    return this.#waiting.length;
+  }
+
+  /** Resolves with a release function once a slot is free; rejects when `signal` aborts first. */
+  acquire(signal: AbortSignal | undefined): Promise<() => void> {
+    if (this.#busy < this.#limit) {
+      this.#busy++;
+      return Promise.resolve(this.#releaser());
+    }
+    return new Promise((resolve, reject) => {
+      const grant = (): void => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(this.#releaser());
+      };
+      const onAbort = (): void => {
+        const at = this.#waiting.indexOf(grant);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiting.push(grant);
+    });
+  }
+
+  #releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      // The slot passes straight to the next waiter, so the count does not change.
+      if (next !== undefined) next();
+      else this.#busy--;
+    };
+  }
+}
+
+/**
+ * An undici-based HTTP client. Requests with a client certificate go through a dedicated pool per
+ * certificate (a few HTTP/1.1 keep-alive connections per origin); others share a default
+ * keep-alive agent. Each trust configuration and certificate has one TLS secure context, built
+ * once, instead of one per connection. Non-2xx answers are returned, not thrown; failures below
+ * HTTP throw {@link TransportError}.
  */
 export class HttpClient {
   readonly #ca: string[] | undefined;
@@ -103,10 +185,15 @@ export class HttpClient {
   readonly #bodyTimeoutMs: number;
   readonly #keepAliveTimeoutMs: number;
   readonly #maxResponseBytes: number;
+  readonly #bodyTotalTimeoutMs: number;
+  readonly #connectionsPerCertificate: number;
+  readonly #proxy: ResolvedProxy | undefined;
   readonly #certificateAgents = new Map<string, CertificateAgent>();
-  /** Plain agents by connect timeout; normally just the client's. */
-  readonly #defaultAgents = new Map<number, Agent>();
+  /** Plain agents by route and connect timeout; normally just the client's. */
+  readonly #defaultAgents = new Map<string, Dispatcher>();
+  #trustContext: SecureContext | undefined;
   #agentsCreated = 0;
+  #secureContextsCreated = 0;
 
   constructor(options: HttpClientOptions = {}) {
     // Node's `ca` replaces the bundled roots, so extra CAs must be added to them, not given alone.
@@ -116,11 +203,32 @@ export class HttpClient {
     this.#bodyTimeoutMs = positive(options.bodyTimeoutMs, DEFAULT_BODY_TIMEOUT_MS, "bodyTimeoutMs");
     this.#keepAliveTimeoutMs = positive(options.keepAliveTimeoutMs, DEFAULT_KEEP_ALIVE_TIMEOUT_MS, "keepAliveTimeoutMs");
     this.#maxResponseBytes = positive(options.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES, "maxResponseBytes");
+    this.#bodyTotalTimeoutMs = positive(options.bodyTotalTimeoutMs, DEFAULT_BODY_TOTAL_TIMEOUT_MS, "bodyTotalTimeoutMs");
+    const connections = options.connectionsPerCertificate ?? DEFAULT_CONNECTIONS_PER_CERTIFICATE;
+    if (!Number.isInteger(connections) || connections < 1) {
+      throw new RangeError("HttpClient option connectionsPerCertificate must be a whole number of 1 or more.");
+    }
+    this.#connectionsPerCertificate = connections;
+    this.#proxy = options.proxy;
   }
 
   /** Counters for tests and diagnostics. */
   get stats(): HttpClientStats {
-    return { agentsCreated: this.#agentsCreated, openCertificateAgents: this.#certificateAgents.size };
+    let queuedRequests = 0;
+    for (const entry of this.#certificateAgents.values()) queuedRequests += entry.slots.queued;
+    return {
+      agentsCreated: this.#agentsCreated,
+      openCertificateAgents: this.#certificateAgents.size,
+      secureContextsCreated: this.#secureContextsCreated,
+      queuedRequests,
+    };
+  }
+
+  /** The proxy a request to `url` would go through, or undefined when it goes direct. */
+  proxyFor(url: string | URL): ResolvedProxy | undefined {
+    const proxy = this.#proxy;
+    if (proxy === undefined) return undefined;
+    return bypassesProxy(typeof url === "string" ? new URL(url) : url, proxy) ? undefined : proxy;
   }
 
   /**
@@ -137,26 +245,50 @@ export class HttpClient {
     if (req.signal !== undefined) throwIfAborted(req.signal, host);
     if (req.connectTimeoutMs !== undefined) positive(req.connectTimeoutMs, 0, "connectTimeoutMs");
 
-    const timeoutSignal = req.timeoutMs === undefined ? undefined : AbortSignal.timeout(req.timeoutMs);
-    const signal = combine(req.signal, timeoutSignal);
-    const dispatcher =
-      req.clientCertificate === undefined
-        ? this.#getDefaultAgent(req.connectTimeoutMs ?? this.#connectTimeoutMs)
-        : this.#getCertificateAgent(req.clientCertificate, req.sendChain === true);
+    const proxy = this.proxyFor(url);
+    let dispatcher: Dispatcher;
+    let release: (() => void) | undefined;
+    if (req.clientCertificate === undefined) {
+      dispatcher = this.#getDefaultAgent(req.connectTimeoutMs ?? this.#connectTimeoutMs, proxy);
+    } else {
+      const entry = this.#getCertificateAgent(req.clientCertificate, req.sendChain === true, proxy);
+      dispatcher = entry.agent;
+      try {
+        release = await entry.slots.acquire(req.signal);
+      } catch (err) {
+        throw new TransportError("aborted", host, `The request to ${host} was aborted while it waited for a connection.`, {
+          cause: err,
+          code: "AbortError",
+        });
+      }
+    }
 
+    // The request's own clock starts now that it has a connection to go out on.
+    const timeoutSignal = req.timeoutMs === undefined ? undefined : AbortSignal.timeout(req.timeoutMs);
+    const bodyDeadline = new AbortController();
+    const signal = combine(combine(req.signal, timeoutSignal), bodyDeadline.signal) ?? bodyDeadline.signal;
+    let bodyTimer: NodeJS.Timeout | undefined;
     try {
       const response = await undiciRequest(url, {
         method: req.method,
         dispatcher,
         ...(req.headers === undefined ? {} : { headers: req.headers }),
         ...(req.body === undefined ? {} : { body: req.body }),
-        ...(signal === undefined ? {} : { signal }),
+        signal,
       });
+      bodyTimer = setTimeout(() => bodyDeadline.abort(), this.#bodyTotalTimeoutMs);
+      bodyTimer.unref();
       const headers = flattenHeaders(response.headers);
       const body = await this.#readBody(response.body, headers["content-length"], host);
+      // undici marks the connection free a turn after the body ends; waiting for that lets the
+      // next request of this certificate reuse it instead of opening another (keep-alive).
+      if (release !== undefined) await new Promise<void>((resolve) => setImmediate(resolve));
       return { status: response.statusCode, headers, body };
     } catch (err) {
-      throw this.#mapError(err, url, req.signal, timeoutSignal);
+      throw this.#mapError(err, url, req.signal, timeoutSignal, bodyDeadline.signal, proxy);
+    } finally {
+      if (bodyTimer !== undefined) clearTimeout(bodyTimer);
+      release?.();
     }
   }
 
@@ -187,45 +319,73 @@ export class HttpClient {
     await Promise.all(agents.map((agent) => agent.close().catch(() => undefined)));
   }
 
-  #getDefaultAgent(connectTimeoutMs: number): Agent {
-    const existing = this.#defaultAgents.get(connectTimeoutMs);
+  /** The secure context of the plain agents: the trusted CAs, built once. */
+  #plainContext(): SecureContext {
+    if (this.#trustContext === undefined) {
+      this.#trustContext = createSecureContext(this.#ca === undefined ? {} : { ca: this.#ca });
+      this.#secureContextsCreated++;
+    }
+    return this.#trustContext;
+  }
+
+  #getDefaultAgent(connectTimeoutMs: number, proxy: ResolvedProxy | undefined): Dispatcher {
+    const key = `${proxy === undefined ? "direct" : "proxy"}|${connectTimeoutMs}`;
+    const existing = this.#defaultAgents.get(key);
     if (existing !== undefined) return existing;
-    const agent = new Agent({
-      allowH2: false,
-      keepAliveTimeout: this.#keepAliveTimeoutMs,
-      headersTimeout: this.#headersTimeoutMs,
-      bodyTimeout: this.#bodyTimeoutMs,
-      connect: {
-        timeout: connectTimeoutMs,
-        ...(this.#ca === undefined ? {} : { ca: this.#ca }),
-      },
-    });
-    this.#defaultAgents.set(connectTimeoutMs, agent);
+    const tls = { secureContext: this.#plainContext() };
+    const agent = this.#dispatcher(proxy, connectTimeoutMs, tls, undefined);
+    this.#defaultAgents.set(key, agent);
     return agent;
   }
 
-  #getCertificateAgent(certificate: TlsClientCertificate, sendChain: boolean): Agent {
-    const key = `${certificate.thumbprintSha256}|${sendChain ? "chain" : "leaf"}`;
+  #getCertificateAgent(certificate: TlsClientCertificate, sendChain: boolean, proxy: ResolvedProxy | undefined): CertificateAgent {
+    const key = `${certificate.thumbprintSha256}|${sendChain ? "chain" : "leaf"}|${proxy === undefined ? "direct" : "proxy"}`;
     const existing = this.#certificateAgents.get(key);
-    if (existing !== undefined) return existing.agent;
-    const agent = new Agent({
-      // One connection per origin: token calls are rare, and a single connection makes the
-      // certificate-to-connection relation obvious on the server side.
-      connections: 1,
+    if (existing !== undefined) return existing;
+    // One context per certificate: the key and chain are parsed once, not on every connection.
+    const secureContext = createSecureContext({
+      cert: sendChain ? certificate.certificateChainPem : certificate.leaf.toString(),
+      key: certificate.privateKeyPem,
+      ...(this.#ca === undefined ? {} : { ca: this.#ca }),
+    });
+    this.#secureContextsCreated++;
+    const connections = this.#connectionsPerCertificate;
+    const agent = this.#dispatcher(proxy, this.#connectTimeoutMs, { secureContext }, connections);
+    this.#agentsCreated++;
+    const entry: CertificateAgent = { thumbprintSha256: certificate.thumbprintSha256.toUpperCase(), agent, slots: new Slots(connections) };
+    this.#certificateAgents.set(key, entry);
+    return entry;
+  }
+
+  /**
+   * A direct agent, or a proxy agent whose tunnelled TLS (`requestTls`) carries `tls`: the client
+   * certificate is presented to the target inside the tunnel, never to the proxy.
+   */
+  #dispatcher(
+    proxy: ResolvedProxy | undefined,
+    connectTimeoutMs: number,
+    tls: { secureContext: SecureContext },
+    connections: number | undefined,
+  ): Dispatcher {
+    const common = {
       allowH2: false,
       keepAliveTimeout: this.#keepAliveTimeoutMs,
       headersTimeout: this.#headersTimeoutMs,
       bodyTimeout: this.#bodyTimeoutMs,
-      connect: {
-        cert: sendChain ? certificate.certificateChainPem : certificate.leaf.toString(),
-        key: certificate.privateKeyPem,
-        timeout: this.#connectTimeoutMs,
-        ...(this.#ca === undefined ? {} : { ca: this.#ca }),
-      },
+      ...(connections === undefined ? {} : { connections }),
+    };
+    if (proxy === undefined) {
+      return new Agent({ ...common, connect: { timeout: connectTimeoutMs, ...tls } });
+    }
+    return new ProxyAgent({
+      ...common,
+      uri: proxy.url.href,
+      ...(proxy.authorization === undefined ? {} : { token: proxy.authorization }),
+      connectTimeout: connectTimeoutMs,
+      requestTls: tls,
+      // An https proxy is verified like any host: with the system roots and the extra CAs.
+      ...(proxy.url.protocol === "https:" ? { proxyTls: { secureContext: this.#plainContext() } } : {}),
     });
-    this.#agentsCreated++;
-    this.#certificateAgents.set(key, { thumbprintSha256: certificate.thumbprintSha256.toUpperCase(), agent });
-    return agent;
   }
 
   async #readBody(body: Readable, contentLength: string | undefined, host: string): Promise<string> {
@@ -252,7 +412,14 @@ export class HttpClient {
     return Buffer.concat(chunks, total).toString("utf8");
   }
 
-  #mapError(err: unknown, url: URL, callerSignal: AbortSignal | undefined, timeoutSignal: AbortSignal | undefined): TransportError {
+  #mapError(
+    err: unknown,
+    url: URL,
+    callerSignal: AbortSignal | undefined,
+    timeoutSignal: AbortSignal | undefined,
+    bodySignal: AbortSignal,
+    proxy: ResolvedProxy | undefined,
+  ): TransportError {
     if (err instanceof TransportError) return err;
     const host = url.host;
     // Which signal fired decides between "the caller gave up" and "too slow", whatever undici says.
@@ -262,6 +429,15 @@ export class HttpClient {
     if (timeoutSignal?.aborted === true) {
       return new TransportError("timeout", host, `The request to ${host} timed out.`, { cause: err, code: "TimeoutError" });
     }
+    if (bodySignal.aborted) {
+      return new TransportError(
+        "timeout",
+        host,
+        `The request to ${host} timed out: the response body did not arrive within ${this.#bodyTotalTimeoutMs} ms.`,
+        { cause: err, code: "BODY_TOTAL_TIMEOUT" },
+      );
+    }
+    if (proxy !== undefined) return fromProxyError(err, url, proxy);
     return fromUndiciError(err, url);
   }
 }

@@ -177,6 +177,36 @@ export interface StsRetryOptions {
    * Never more than {@link RETRY_AFTER_CAP_MS}.
    */
   maxRetryAfterWaitMs?: number;
+  /**
+   * When set, the delay doubles with each retry (`baseDelayMs`, `2·baseDelayMs`, …) up to this
+   * long, as the Azure SDK's exponential retry policy does. Unset: every retry waits `baseDelayMs`.
+   */
+  maxDelayMs?: number;
+}
+
+/** The Azure SDK's `retryOptions`, as a credential takes them. */
+export interface PipelineRetryOptionsLike {
+  readonly maxRetries?: number | undefined;
+  readonly retryDelayInMs?: number | undefined;
+  readonly maxRetryDelayInMs?: number | undefined;
+}
+
+/**
+ * The STS retry tunables for the Azure SDK's `retryOptions`: `maxRetries` retries, starting at
+ * `retryDelayInMs` and doubling up to `maxRetryDelayInMs`, which also bounds the `Retry-After`
+ * waited on. Fields left out keep MSAL's defaults.
+ */
+export function stsRetryOptionsFrom(options: PipelineRetryOptionsLike | undefined): StsRetryOptions {
+  if (options === undefined) return {};
+  return {
+    ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
+    ...(options.retryDelayInMs === undefined ? {} : { baseDelayMs: options.retryDelayInMs }),
+    ...(options.maxRetryDelayInMs === undefined
+      ? options.retryDelayInMs === undefined
+        ? {}
+        : { maxDelayMs: Math.max(options.retryDelayInMs, 2000) }
+      : { maxDelayMs: options.maxRetryDelayInMs, maxRetryAfterWaitMs: options.maxRetryDelayInMs }),
+  };
 }
 
 /**
@@ -193,18 +223,21 @@ export function stsRetryPolicy(options: StsRetryOptions = {}): RetryPolicy {
   const maxRetries = options.maxRetries ?? 1;
   const baseDelayMs = options.baseDelayMs ?? 1000;
   const maxRetryAfterWaitMs = Math.min(options.maxRetryAfterWaitMs ?? 2000, RETRY_AFTER_CAP_MS);
+  const maxDelayMs = options.maxDelayMs;
+  const delay = (retriesSoFar: number): number =>
+    maxDelayMs === undefined ? baseDelayMs : Math.min(baseDelayMs * 2 ** retriesSoFar, maxDelayMs);
   return {
     name: "sts",
     nextDelayMs(outcome, retriesSoFar) {
       if (retriesSoFar >= maxRetries) return undefined;
-      if (!("status" in outcome)) return isTimeout(outcome) ? baseDelayMs : undefined;
+      if (!("status" in outcome)) return isTimeout(outcome) ? delay(retriesSoFar) : undefined;
       const { status, retryAfterMs } = outcome;
       const serverError = status >= 500 && status <= 599;
       if (retryAfterMs !== undefined) {
         if (!serverError && status !== 429) return undefined;
         return retryAfterMs <= maxRetryAfterWaitMs ? retryAfterMs : undefined;
       }
-      return serverError ? baseDelayMs : undefined;
+      return serverError ? delay(retriesSoFar) : undefined;
     },
   };
 }

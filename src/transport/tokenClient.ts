@@ -20,6 +20,8 @@ export interface TokenClientRetryOptions {
   baseDelayMs?: number;
   /** A `Retry-After` up to this long is waited on once; longer ones are surfaced. Default 2000. */
   maxRetryAfterWaitMs?: number;
+  /** When set, delays double from `baseDelayMs` up to this long. */
+  maxDelayMs?: number;
   /** Told before each retry, for logging. */
   onRetry?: (event: RetryEvent) => void;
 }

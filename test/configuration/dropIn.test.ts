@@ -53,7 +53,6 @@ describe("drop-in arguments: the overloads of ClientCertificateCredential", () =
 
   test("harmless pipeline options are accepted and dropped", () => {
     const options = optionsFromDropInArguments(TENANT, CLIENT, "/c.pem", {
-      retryOptions: { maxRetries: 5 },
       userAgentOptions: { userAgentPrefix: "app" },
       telemetryOptions: { clientRequestIdHeaderName: "x" },
       redirectOptions: { maxRetries: 1 },
@@ -68,6 +67,32 @@ describe("drop-in arguments: the overloads of ClientCertificateCredential", () =
       clientId: CLIENT,
       clientCredentials: [{ sourceType: "Path", certificateDiskPath: "/c.pem" }],
       loggingOptions: { allowLoggingAccountIdentifiers: true },
+    });
+  });
+
+  test("retryOptions and proxyOptions are honoured, not dropped", () => {
+    const options = optionsFromDropInArguments(TENANT, CLIENT, "/c.pem", {
+      retryOptions: { maxRetries: 5, retryDelayInMs: 100, maxRetryDelayInMs: 800 },
+      proxyOptions: { host: "http://proxy.example", port: 3128, username: "user", password: "pass" },
+    });
+    assert.deepEqual(options.retryOptions, { maxRetries: 5, retryDelayInMs: 100, maxRetryDelayInMs: 800 });
+    const normalized = normalizeOptions(options, {});
+    assert.deepEqual(normalized.network?.retryOptions, { maxRetries: 5, retryDelayInMs: 100, maxRetryDelayInMs: 800 });
+    assert.equal(normalized.network?.proxy?.url.href, "http://proxy.example:3128/");
+    assert.equal(String(normalized.network?.proxy), "http://user:***@proxy.example:3128");
+    assert.equal(normalized.network?.proxy?.origin, "proxyOptions");
+  });
+
+  test("a retryOptions field that cannot be honoured is refused, naming it", () => {
+    expectConfigError(() => optionsFromDropInArguments(TENANT, CLIENT, "/c.pem", { retryOptions: { maxTries: 3 } }), {
+      code: "BCC_UNKNOWN_OPTION",
+      path: "options.retryOptions.maxTries",
+      remedy: /./,
+    });
+    expectConfigError(() => optionsFromDropInArguments(TENANT, CLIENT, "/c.pem", { retryOptions: { maxRetries: -1 } }), {
+      code: "BCC_INVALID_VALUE",
+      path: "options.retryOptions.maxRetries",
+      remedy: /leave it out for the default/,
     });
   });
 
@@ -176,7 +201,6 @@ describe("drop-in arguments: mistakes", () => {
   const rejected: readonly [string, unknown, RegExp][] = [
     ["tokenCachePersistenceOptions", { enabled: true }, /in memory only/],
     ["httpClient", { sendRequest: async () => undefined }, /own transport.*tls\.ca/],
-    ["proxyOptions", { host: "http://proxy", port: 8080 }, /does not support proxies/],
     ["additionalPolicies", [{ policy: {}, position: "perCall" }], /policies would never be called/],
     ["allowInsecureConnection", true, /only travel over https/],
     ["agent", { keepAlive: true }, /manages its own connections/],

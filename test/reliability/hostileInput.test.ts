@@ -478,6 +478,11 @@ function assertCertificateOrUnavailable(work: () => InstanceType<typeof LoadedCe
   }
 }
 
+async function assertCertificateOrUnavailableAsync(work: () => Promise<InstanceType<typeof LoadedCertificate>>): Promise<void> {
+  const loaded = await typedOrValueAsync(work, [SourceUnavailableError]);
+  if (loaded !== undefined) assertCertificateOrUnavailable(() => loaded);
+}
+
 describe("certificate input", () => {
   test("random text as PEM: SourceUnavailableError", () => {
     fc.assert(
@@ -497,30 +502,30 @@ describe("certificate input", () => {
     );
   });
 
-  test("random bytes as a certificate file, DER or base64: SourceUnavailableError", () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 3000 }), fc.option(anyText, { nil: undefined }), (bytes, password) => {
-        assertCertificateOrUnavailable(() => parseCertificateBytes(bytes, password));
+  test("random bytes as a certificate file, DER or base64: SourceUnavailableError", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 3000 }), fc.option(anyText, { nil: undefined }), async (bytes, password) => {
+        await assertCertificateOrUnavailableAsync(() => parseCertificateBytes(bytes, password));
         assertCertificateOrUnavailable(() => parseDerCertificate(bytes, {}));
-        assertCertificateOrUnavailable(() => parsePkcs12(bytes, password));
-        assertCertificateOrUnavailable(() => parseCertificateBytes(decodeBase64(Buffer.from(bytes).toString("latin1")), password));
+        await assertCertificateOrUnavailableAsync(() => parsePkcs12(bytes, password));
+        await assertCertificateOrUnavailableAsync(async () => parseCertificateBytes(decodeBase64(Buffer.from(bytes).toString("latin1")), password));
       }),
       { numRuns: 600 },
     );
   });
 
-  test("a valid PFX with a byte changed or cut short: a certificate or SourceUnavailableError", () => {
-    fc.assert(
-      fc.property(byteMutation, fc.constantFrom(PFX_PASSWORD, "wrong", "", undefined), (mutations, password) => {
-        assertCertificateOrUnavailable(() => parsePkcs12(mutateBytes(validPfx, mutations), password));
+  test("a valid PFX with a byte changed or cut short: a certificate or SourceUnavailableError", async () => {
+    await fc.assert(
+      fc.asyncProperty(byteMutation, fc.constantFrom(PFX_PASSWORD, "wrong", "", undefined), async (mutations, password) => {
+        await assertCertificateOrUnavailableAsync(() => parsePkcs12(mutateBytes(validPfx, mutations), password));
       }),
       { numRuns: 300 },
     );
   });
 
-  test("a certificate input over 4 MiB is refused before parsing", () => {
+  test("a certificate input over 4 MiB is refused before parsing", async () => {
     const huge = Buffer.alloc(4 * 1024 * 1024 + 1, 0x30);
-    assert.throws(() => parseCertificateBytes(huge, undefined), (error: unknown) => error instanceof SourceUnavailableError && /larger than 4 MiB/.test(error.reason));
+    await assert.rejects(parseCertificateBytes(huge, undefined), (error: unknown) => error instanceof SourceUnavailableError && /larger than 4 MiB/.test(error.reason));
   });
 });
 

@@ -22,10 +22,10 @@ import {
 } from "./support/fixtures.ts";
 
 /** Asserts that `work` throws a SourceUnavailableError whose reason matches, and never the canary. */
-function assertUnavailable(work: () => unknown, reason: RegExp): SourceUnavailableError {
+async function assertUnavailable(work: () => unknown, reason: RegExp): Promise<SourceUnavailableError> {
   let caught: unknown;
   try {
-    work();
+    await work();
   } catch (error) {
     caught = error;
   }
@@ -63,7 +63,7 @@ describe("certificate parsing", () => {
   });
 
   describe("PEM", () => {
-    test("certificate with its PKCS#8 key (RSA and EC)", () => {
+    test("certificate with its PKCS#8 key (RSA and EC)", async () => {
       for (const issued of [rsa, ec]) {
         const loaded = parsePemCertificate(issued.certificatePem + issued.privateKeyPem);
         assert.equal(loaded.thumbprintSha256, issued.thumbprintSha256);
@@ -73,12 +73,12 @@ describe("certificate parsing", () => {
       assert.equal(parsePemCertificate(ec.certificatePem + ec.privateKeyPem).keyType, "ec");
     });
 
-    test("key first, CRLF line ends and a byte-order mark are accepted", () => {
+    test("key first, CRLF line ends and a byte-order mark are accepted", async () => {
       const pem = "\uFEFF" + (rsa.privateKeyPem + rsa.certificatePem).replaceAll("\n", "\r\n");
       assert.equal(parsePemCertificate(pem).thumbprintSha256, rsa.thumbprintSha256);
     });
 
-    test("PKCS#1 and SEC1 keys", () => {
+    test("PKCS#1 and SEC1 keys", async () => {
       assert.equal(
         parsePemCertificate(rsa.certificatePem + reencodeKey(rsa.privateKeyPem, "pkcs1")).thumbprintSha256,
         rsa.thumbprintSha256,
@@ -89,31 +89,31 @@ describe("certificate parsing", () => {
       );
     });
 
-    test("encrypted PKCS#8 and legacy encrypted PEM with the password", () => {
+    test("encrypted PKCS#8 and legacy encrypted PEM with the password", async () => {
       for (const form of ["encrypted-pkcs8", "encrypted-pkcs1"] as const) {
         const pem = rsa.certificatePem + reencodeKey(rsa.privateKeyPem, form);
         assert.equal(parsePemCertificate(pem, { password: CANARY_PASSWORD }).thumbprintSha256, rsa.thumbprintSha256);
       }
     });
 
-    test("encrypted key without a password, or with a wrong one", () => {
+    test("encrypted key without a password, or with a wrong one", async () => {
       const pem = rsa.certificatePem + reencodeKey(rsa.privateKeyPem, "encrypted-pkcs8");
-      assertUnavailable(() => parsePemCertificate(pem), /private key is encrypted and no password was given/);
-      assertUnavailable(() => parsePemCertificate(pem, { password: "" }), /no password was given/);
-      assertUnavailable(() => parsePemCertificate(pem, { password: "not-it" }), /private key password is wrong/);
+      await assertUnavailable(() => parsePemCertificate(pem), /private key is encrypted and no password was given/);
+      await assertUnavailable(() => parsePemCertificate(pem, { password: "" }), /no password was given/);
+      await assertUnavailable(() => parsePemCertificate(pem, { password: "not-it" }), /private key password is wrong/);
       // A separately given encrypted key behaves the same.
-      assertUnavailable(
+      await assertUnavailable(
         () => parsePemCertificate(rsa.certificatePem, { privateKey: reencodeKey(rsa.privateKeyPem, "encrypted-pkcs8") }),
         /no password was given/,
       );
       const wrong = reencodeKey(rsa.privateKeyPem, "encrypted-pkcs8", "other-password");
-      assertUnavailable(
+      await assertUnavailable(
         () => parsePemCertificate(rsa.certificatePem, { privateKey: wrong, password: CANARY_PASSWORD }),
         /password is wrong/,
       );
     });
 
-    test("a chain in any order comes out leaf first, then each issuer", () => {
+    test("a chain in any order comes out leaf first, then each issuer", async () => {
       const expected = [chain.leafPem, chain.intermediatePem, chain.rootPem].map(sha256Of);
       const orders = [
         [chain.rootPem, chain.leafKeyPem, chain.intermediatePem, chain.leafPem],
@@ -130,7 +130,7 @@ describe("certificate parsing", () => {
       }
     });
 
-    test("unrelated certificates are kept after the chain, duplicates dropped", () => {
+    test("unrelated certificates are kept after the chain, duplicates dropped", async () => {
       const loaded = parsePemCertificate(other.certificatePem + rsa.certificatePem + rsa.privateKeyPem + rsa.certificatePem);
       assert.deepEqual(
         loaded.chain.map((certificate) => certificate.fingerprint256.replaceAll(":", "")),
@@ -138,7 +138,7 @@ describe("certificate parsing", () => {
       );
     });
 
-    test("the issuing CA after the leaf", () => {
+    test("the issuing CA after the leaf", async () => {
       const loaded = parsePemCertificate(ca.certificatePem + rsa.certificatePem + rsa.privateKeyPem);
       assert.deepEqual(
         loaded.chain.map((certificate) => certificate.fingerprint256.replaceAll(":", "")),
@@ -146,7 +146,7 @@ describe("certificate parsing", () => {
       );
     });
 
-    test("a key given apart, as PEM or KeyObject, wins over none in the PEM", () => {
+    test("a key given apart, as PEM or KeyObject, wins over none in the PEM", async () => {
       assert.equal(
         parsePemCertificate(rsa.certificatePem, { privateKey: rsa.privateKeyPem }).thumbprintSha256,
         rsa.thumbprintSha256,
@@ -157,76 +157,76 @@ describe("certificate parsing", () => {
       );
     });
 
-    test("a public KeyObject is refused", () => {
+    test("a public KeyObject is refused", async () => {
       const publicKey = new X509Certificate(rsa.certificatePem).publicKey;
-      assertUnavailable(
+      await assertUnavailable(
         () => parsePemCertificate(rsa.certificatePem, { privateKey: publicKey }),
         /KeyObject is a public key, not a private key/,
       );
     });
 
-    test("a key that does not match the certificate", () => {
-      const error = assertUnavailable(
+    test("a key that does not match the certificate", async () => {
+      const error = await assertUnavailable(
         () => parsePemCertificate(rsa.certificatePem + other.privateKeyPem),
         /private key does not match the certificate/,
       );
       assert.match(error.reason, new RegExp(rsa.thumbprintSha256));
-      assertUnavailable(
+      await assertUnavailable(
         () => parsePemCertificate(rsa.certificatePem, { privateKey: ec.privateKeyPem }),
         /does not match/,
       );
     });
 
-    test("no private key", () => {
-      assertUnavailable(() => parsePemCertificate(rsa.certificatePem), /no private key was found/);
+    test("no private key", async () => {
+      await assertUnavailable(() => parsePemCertificate(rsa.certificatePem), /no private key was found/);
     });
 
-    test("a private key that is not PEM", () => {
-      assertUnavailable(
+    test("a private key that is not PEM", async () => {
+      await assertUnavailable(
         () => parsePemCertificate(rsa.certificatePem, { privateKey: "not a key" }),
         /not a PEM private key/,
       );
-      assertUnavailable(
+      await assertUnavailable(
         () => parsePemCertificate(rsa.certificatePem + "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
         /private key cannot be read/,
       );
     });
 
-    test("garbage, a key alone, a broken certificate block, empty text", () => {
-      assertUnavailable(() => parsePemCertificate("hello, I am not a certificate"), /not a certificate: no PEM block/);
-      assertUnavailable(() => parsePemCertificate(rsa.privateKeyPem), /no certificate was found/);
-      assertUnavailable(
+    test("garbage, a key alone, a broken certificate block, empty text", async () => {
+      await assertUnavailable(() => parsePemCertificate("hello, I am not a certificate"), /not a certificate: no PEM block/);
+      await assertUnavailable(() => parsePemCertificate(rsa.privateKeyPem), /no certificate was found/);
+      await assertUnavailable(
         () => parsePemCertificate("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" + rsa.privateKeyPem),
         /certificate number 1 in the PEM text cannot be read/,
       );
-      assertUnavailable(() => parsePemCertificate("  \n"), /empty/);
+      await assertUnavailable(() => parsePemCertificate("  \n"), /empty/);
     });
 
-    test("oversized input is refused before parsing", () => {
-      assertUnavailable(() => parsePemCertificate("x".repeat(MAX_CERTIFICATE_INPUT_BYTES + 1)), /larger than 4 MiB/);
-      assertUnavailable(() => parsePkcs12(new Uint8Array(MAX_CERTIFICATE_INPUT_BYTES + 1), undefined), /larger than 4 MiB/);
+    test("oversized input is refused before parsing", async () => {
+      await assertUnavailable(() => parsePemCertificate("x".repeat(MAX_CERTIFICATE_INPUT_BYTES + 1)), /larger than 4 MiB/);
+      await assertUnavailable(() => parsePkcs12(new Uint8Array(MAX_CERTIFICATE_INPUT_BYTES + 1), undefined), /larger than 4 MiB/);
     });
   });
 
   describe("DER", () => {
-    test("DER certificate with a separate key", () => {
+    test("DER certificate with a separate key", async () => {
       const der = new X509Certificate(rsa.certificatePem).raw;
       assert.equal(parseDerCertificate(der, { privateKey: rsa.privateKeyPem }).thumbprintSha256, rsa.thumbprintSha256);
     });
 
-    test("DER without a key, garbage bytes, empty bytes", () => {
+    test("DER without a key, garbage bytes, empty bytes", async () => {
       const der = new X509Certificate(rsa.certificatePem).raw;
-      assertUnavailable(() => parseDerCertificate(der, {}), /no private key was found/);
-      assertUnavailable(() => parseDerCertificate(Buffer.from("garbage"), {}), /not a certificate/);
-      assertUnavailable(() => parseDerCertificate(new Uint8Array(0), {}), /empty/);
+      await assertUnavailable(() => parseDerCertificate(der, {}), /no private key was found/);
+      await assertUnavailable(() => parseDerCertificate(Buffer.from("garbage"), {}), /not a certificate/);
+      await assertUnavailable(() => parseDerCertificate(new Uint8Array(0), {}), /empty/);
     });
   });
 
   describe("PKCS#12", () => {
-    test("modern (AES-256, PBKDF2) and legacy (3DES) PFX, RSA and EC", () => {
+    test("modern (AES-256, PBKDF2) and legacy (3DES) PFX, RSA and EC", async () => {
       for (const issued of [rsa, ec]) {
         for (const legacy of [false, true]) {
-          const loaded = parsePkcs12(issued.toPfx(CANARY_PASSWORD, { legacy }), CANARY_PASSWORD);
+          const loaded = await parsePkcs12(issued.toPfx(CANARY_PASSWORD, { legacy }), CANARY_PASSWORD);
           assert.equal(loaded.thumbprintSha256, issued.thumbprintSha256, `${issued.thumbprintSha256} legacy=${legacy}`);
           assert.equal(loaded.keyType, issued === ec ? "ec" : "rsa");
           // The chain holds the issuing CA after the leaf.
@@ -238,26 +238,26 @@ describe("certificate parsing", () => {
       }
     });
 
-    test("a PFX with an empty password opens with no password given", () => {
+    test("a PFX with an empty password opens with no password given", async () => {
       const pfx = rsa.toPfx("");
-      assert.equal(parsePkcs12(pfx, undefined).thumbprintSha256, rsa.thumbprintSha256);
-      assert.equal(parsePkcs12(pfx, "").thumbprintSha256, rsa.thumbprintSha256);
+      assert.equal((await parsePkcs12(pfx, undefined)).thumbprintSha256, rsa.thumbprintSha256);
+      assert.equal((await parsePkcs12(pfx, "")).thumbprintSha256, rsa.thumbprintSha256);
     });
 
-    test("wrong or missing password", () => {
+    test("wrong or missing password", async () => {
       const pfx = rsa.toPfx(CANARY_PASSWORD);
-      assertUnavailable(() => parsePkcs12(pfx, "wrong"), /^the PFX password is wrong or missing$/);
-      assertUnavailable(() => parsePkcs12(pfx, undefined), /^the PFX password is wrong or missing$/);
-      const withWrong = assertUnavailable(() => parsePkcs12(rsa.toPfx("other"), CANARY_PASSWORD), /password is wrong/);
+      await assertUnavailable(() => parsePkcs12(pfx, "wrong"), /^the PFX password is wrong or missing$/);
+      await assertUnavailable(() => parsePkcs12(pfx, undefined), /^the PFX password is wrong or missing$/);
+      const withWrong = await assertUnavailable(() => parsePkcs12(rsa.toPfx("other"), CANARY_PASSWORD), /password is wrong/);
       assert.ok(!String((withWrong.cause as Error | undefined)?.message).includes(CANARY_PASSWORD));
     });
 
-    test("garbage and truncated PFX bytes do not leak node-forge errors", () => {
+    test("garbage and truncated PFX bytes do not leak node-forge errors", async () => {
       const pfx = rsa.toPfx(CANARY_PASSWORD);
-      assertUnavailable(() => parsePkcs12(Buffer.from("definitely not asn.1"), CANARY_PASSWORD), /not a readable PKCS#12/);
-      assertUnavailable(() => parsePkcs12(pfx.subarray(0, pfx.length / 2), CANARY_PASSWORD), /not a readable PKCS#12/);
-      assertUnavailable(() => parsePkcs12(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x03]), undefined), /not a readable PKCS#12/);
-      assertUnavailable(() => parsePkcs12(new Uint8Array(0), undefined), /empty/);
+      await assertUnavailable(() => parsePkcs12(Buffer.from("definitely not asn.1"), CANARY_PASSWORD), /not a readable PKCS#12/);
+      await assertUnavailable(() => parsePkcs12(pfx.subarray(0, pfx.length / 2), CANARY_PASSWORD), /not a readable PKCS#12/);
+      await assertUnavailable(() => parsePkcs12(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x03]), undefined), /not a readable PKCS#12/);
+      await assertUnavailable(() => parsePkcs12(new Uint8Array(0), undefined), /empty/);
     });
 
     test("openssl-made PFX: modern, and legacy RC2-40 with a chain", async (t) => {
@@ -265,39 +265,39 @@ describe("certificate parsing", () => {
         legacy: false,
       });
       if ("skip" in modern) return t.skip(modern.skip);
-      assert.equal(parsePkcs12(modern, CANARY_PASSWORD).thumbprintSha256, rsa.thumbprintSha256);
+      assert.equal((await parsePkcs12(modern, CANARY_PASSWORD)).thumbprintSha256, rsa.thumbprintSha256);
       const legacy = await opensslPfx(directory.path, chain.leafPem, chain.leafKeyPem, CANARY_PASSWORD, {
         legacy: true,
         chainPem: chain.rootPem + chain.intermediatePem,
       });
       if ("skip" in legacy) return t.skip(`${legacy.skip} (OpenSSL lacks the legacy provider?)`);
-      const loaded = parsePkcs12(legacy, CANARY_PASSWORD);
+      const loaded = await parsePkcs12(legacy, CANARY_PASSWORD);
       assert.deepEqual(
         loaded.chain.map((certificate) => certificate.fingerprint256.replaceAll(":", "")),
         [chain.leafPem, chain.intermediatePem, chain.rootPem].map(sha256Of),
       );
-      assertUnavailable(() => parsePkcs12(legacy, "wrong"), /^the PFX password is wrong or missing$/);
+      await assertUnavailable(() => parsePkcs12(legacy, "wrong"), /^the PFX password is wrong or missing$/);
       const legacyEc = await opensslPfx(directory.path, ec.certificatePem, ec.privateKeyPem, CANARY_PASSWORD, { legacy: true });
       if ("skip" in legacyEc) return t.skip(legacyEc.skip);
-      assert.equal(parsePkcs12(legacyEc, CANARY_PASSWORD).thumbprintSha256, ec.thumbprintSha256);
+      assert.equal((await parsePkcs12(legacyEc, CANARY_PASSWORD)).thumbprintSha256, ec.thumbprintSha256);
     });
   });
 
   describe("content sniffing", () => {
-    test("PEM bytes, PFX bytes, a lone DER certificate, garbage", () => {
+    test("PEM bytes, PFX bytes, a lone DER certificate, garbage", async () => {
       assert.equal(
-        parseCertificateBytes(Buffer.from(rsa.certificatePem + rsa.privateKeyPem), undefined).thumbprintSha256,
+        (await parseCertificateBytes(Buffer.from(rsa.certificatePem + rsa.privateKeyPem), undefined)).thumbprintSha256,
         rsa.thumbprintSha256,
       );
       assert.equal(
-        parseCertificateBytes(rsa.toPfx(CANARY_PASSWORD, { legacy: true }), CANARY_PASSWORD).thumbprintSha256,
+        (await parseCertificateBytes(rsa.toPfx(CANARY_PASSWORD, { legacy: true }), CANARY_PASSWORD)).thumbprintSha256,
         rsa.thumbprintSha256,
       );
-      assertUnavailable(
+      await assertUnavailable(
         () => parseCertificateBytes(new X509Certificate(rsa.certificatePem).raw, undefined),
         /lone DER certificate/,
       );
-      assertUnavailable(
+      await assertUnavailable(
         () => parseCertificateBytes(Buffer.from("\x00\x01garbage"), undefined),
         /neither a PKCS#12 \(PFX\/P12\) file nor PEM/,
       );

@@ -326,8 +326,32 @@ describe("HttpClient with client certificates", () => {
     }
   });
 
+  test("concurrent requests with one certificate use a few connections of its pool, sequential ones reuse one", async () => {
+    const http = new HttpClient({ ca: [pki.ca.certificatePem], connectionsPerCertificate: 3 });
+    const a = loaded(pki.clientA);
+    const before = mtls.connections();
+    try {
+      for (let i = 0; i < 5; i++) {
+        await http.request({ url: `${mtls.origin}/`, method: "GET", clientCertificate: a });
+      }
+      assert.equal(mtls.connections() - before, 1, "sequential requests keep one connection alive");
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, () => http.request({ url: `${mtls.origin}/`, method: "GET", clientCertificate: a })),
+      );
+      assert.ok(answers.every((answer) => answer.status === 200));
+      // Twelve at once open the pool's three connections, never more.
+      assert.equal(mtls.connections() - before, 3);
+      assert.ok(mtls.requests.slice(-12).every((seen) => seen.clientThumbprint === a.thumbprintSha256));
+      assert.equal(http.stats.queuedRequests, 0);
+      // One secure context for the certificate, however many connections it opened.
+      assert.equal(http.stats.secureContextsCreated, 1);
+    } finally {
+      await http.close();
+    }
+  });
+
   test("many requests with one certificate use one TLS connection; a second certificate gets a second agent", async () => {
-    const http = new HttpClient({ ca: [pki.ca.certificatePem] });
+    const http = new HttpClient({ ca: [pki.ca.certificatePem], connectionsPerCertificate: 1 });
     const a = loaded(pki.clientA);
     const b = loaded(pki.clientB);
     const before = mtls.connections();
@@ -451,6 +475,35 @@ describe("HttpClient with client certificates", () => {
       );
     } finally {
       await http.close();
+    }
+  });
+});
+
+describe("HttpClient body total limit", () => {
+  test("a body trickling a byte at a time is cut at bodyTotalTimeoutMs although it never goes silent", async () => {
+    const { createServer } = await import("node:http");
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-length": "100000" });
+      const timer = setInterval(() => res.write("x"), 50);
+      res.on("close", () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const http = new HttpClient({ bodyTotalTimeoutMs: 400, bodyTimeoutMs: 10_000 });
+    try {
+      const started = Date.now();
+      await assert.rejects(http.request({ url: `http://127.0.0.1:${port}/`, method: "GET" }), (error: unknown) => {
+        assert.ok(error instanceof TransportError);
+        assert.equal(error.kind, "timeout");
+        assert.equal(error.code, "BODY_TOTAL_TIMEOUT");
+        assert.match(error.message, /did not arrive within 400 ms/);
+        return true;
+      });
+      assert.ok(Date.now() - started < 2000);
+    } finally {
+      await http.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
