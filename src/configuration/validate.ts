@@ -23,7 +23,6 @@ import { normalizeEntry } from "./entries.ts";
 import { canonicalNaming, type PathNaming } from "./naming.ts";
 import { NETWORK_OPTION_KEYS, readNetworkOptions } from "./network.ts";
 import type { NormalizedEntry, NormalizedOptions } from "./normalized.ts";
-import type { TokenCredential } from "@azure/core-auth";
 import type { AttestationProvider, CustomSignedAssertionProvider } from "./types.ts";
 import { AUTHORITY_HOST_RULES, IMDS_ENDPOINT_RULES, MTLS_AUTHORITY_HOST_RULES, parseOrigin, readOrigin } from "./urls.ts";
 
@@ -165,7 +164,7 @@ export function validateOptions(input: unknown, env: Environment, naming: PathNa
     tlsCa,
     allowLoggingAccountIdentifiers: logging.allowLoggingAccountIdentifiers,
     enableUnsafeSupportLogging: logging.enableUnsafeSupportLogging,
-    keyVaultCredential: keyVaultCredential as TokenCredential | undefined,
+    keyVaultCredential,
     customSignedAssertionProviders: providers,
     attestationProvider,
     network,
