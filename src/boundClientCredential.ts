@@ -1,15 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { GetTokenOptions, TokenCredential } from "@azure/core-auth";
 import { decodeJwt } from "jose";
-import { CredentialList, type ServedToken } from "./acquisition/credentialList.ts";
-import { MtlsAcquirer } from "./acquisition/bound/mtlsAcquirer.ts";
-import { SourceEntry, type SourceEntryContext } from "./acquisition/sourceEntry.ts";
-import type { TokenRequest } from "./acquisition/types.ts";
-import { MsalAcquirer } from "./acquisition/unbound/msalAcquirer.ts";
-import { ScopedNetworkClient } from "./acquisition/unbound/requestScope.ts";
-import { cacheKey, refreshAfter, TokenCache, type CacheOutcome } from "./cache/tokenCache.ts";
+import type { CredentialList, ServedToken } from "./acquisition/credentialList.ts";
+import { CLIENT_CREDENTIALS, type TokenRequest } from "./acquisition/types.ts";
+import { readCacheSettings } from "./cache/cacheSettings.ts";
+import { cacheKey, refreshAfter, type CacheOutcome, type TokenCache } from "./cache/tokenCache.ts";
 import type { CachedToken } from "./cache/tokenStore.ts";
-import { MemoryTokenStore } from "./cache/tokenStore.ts";
 import { optionsFromDropInArguments } from "./configuration/dropIn.ts";
 import { optionsFromConfiguration } from "./configuration/fromConfiguration.ts";
 import { optionsFromEnvironment } from "./configuration/fromEnvironment.ts";
@@ -22,44 +18,13 @@ import type {
   ClientCertificatePEMCertificatePath,
 } from "./configuration/types.ts";
 import { normalizeOptions } from "./configuration/validate.ts";
-import { DEFAULT_NETWORK_OPTIONS, httpClientNetworkOptions } from "./configuration/network.ts";
-import { withDeadline } from "./transport/deadline.ts";
-import { checkGetTokenOptions, normalizeScopes, resolveTenant, toAbortSignal } from "./getTokenOptions.ts";
-import { BoundCredentialConfigurationError } from "./errors.ts";
-import { credentialLogger, type CredentialLogger } from "./logging.ts";
-import { createSource } from "./sources/index.ts";
+import { allowedTenantSet, checkGetTokenOptions, normalizeScopes, resolveTenant, toAbortSignal } from "./getTokenOptions.ts";
+import { BoundCredentialConfigurationError, type EntryReport } from "./errors.ts";
+import type { CredentialLogger } from "./logging.ts";
+import { createRuntime, dependenciesFrom, environmentOption, type Environment, type Runtime } from "./runtime.ts";
 import { tracingClient } from "./tracing.ts";
-import { mtlsAuthorityHostFor, tokenEndpointFor } from "./transport/endpoints.ts";
-import { HttpClient } from "./transport/httpClient.ts";
-import { createMsalNetworkClient } from "./transport/msalNetworkClient.ts";
-import { resolveRegion } from "./transport/region.ts";
-import { stsRetryOptionsFrom, stsRetryPolicy } from "./transport/retry.ts";
-import type { TokenClientRetryOptions } from "./transport/tokenClient.ts";
-
-/**
- * Seams for tests: a clock, an environment, and the retry sleeps. Not part of the public API.
- * @internal
- */
-export interface InternalHooks {
-  now?: () => number;
-  env?: Readonly<Record<string, string | undefined>>;
-  retry?: TokenClientRetryOptions;
-}
-
-let pendingHooks: InternalHooks | undefined;
-
-/**
- * Constructs a credential with test seams. `create` must construct synchronously.
- * @internal
- */
-export function withInternalHooks<T>(hooks: InternalHooks, create: () => T): T {
-  pendingHooks = hooks;
-  try {
-    return create();
-  } finally {
-    pendingHooks = undefined;
-  }
-}
+import { DEFAULT_NETWORK_OPTIONS } from "./configuration/network.ts";
+import { withDeadline } from "./transport/deadline.ts";
 
 /** Details of the last token served, for the CLI and for logs. */
 export interface TokenProvenance {
@@ -71,9 +36,9 @@ export interface TokenProvenance {
   readonly tokenEndpoint: string;
   /** Why the token was requested: a cache `miss`, a due `refresh`, or a claims challenge (`bypass`). */
   readonly cache: CacheOutcome;
+  /** The entries tried before the one that served, and why each did not. */
+  readonly notServed: readonly EntryReport[];
 }
-
-const logger = credentialLogger("BoundClientCredential");
 
 /**
  * A `TokenCredential` for Microsoft Entra ID that walks an ordered list of client credentials
@@ -91,7 +56,7 @@ const logger = credentialLogger("BoundClientCredential");
  *
  * When no entry served, the error is a `CredentialUnavailableError` if every entry was unavailable
  * (a `ChainedTokenCredential` moves on) and an `AuthenticationError` otherwise; its message lists
- * every entry with its reason.
+ * the entries with their reasons, and its `entries` report each one (outcome, code, AADSTS number).
  *
  * @example
  * ```ts
@@ -109,14 +74,18 @@ const logger = credentialLogger("BoundClientCredential");
  */
 export class BoundClientCredential implements TokenCredential {
   readonly #options: NormalizedOptions;
+  readonly #runtime: Runtime;
   readonly #now: () => number;
   readonly #cache: TokenCache;
   readonly #list: CredentialList;
-  readonly #http: HttpClient;
   readonly #logger: CredentialLogger;
   /** Cache keys of plain single-scope calls, so the hot path builds no string. */
   readonly #plainKeys = new Map<string, string>();
-  readonly #env: Readonly<Record<string, string | undefined>>;
+  /** The same for single-scope CAE calls of the configured tenant (what Azure SDK clients send). */
+  readonly #caeKeys = new Map<string, string>();
+  readonly #env: Environment;
+  /** `additionallyAllowedTenants`, lower-cased, for a lookup that costs the same for any length. */
+  readonly #allowedTenants: ReadonlySet<string>;
   #lastServed: TokenProvenance | undefined;
 
   /**
@@ -151,46 +120,18 @@ export class BoundClientCredential implements TokenCredential {
     options?: BoundClientCertificateCredentialOptions,
   );
   constructor(...args: unknown[]) {
-    const hooks = pendingHooks ?? {};
-    const env = hooks.env ?? process.env;
-    this.#env = env;
     const input = args.length <= 1 ? args[0] : optionsFromDropInArguments(args[0], args[1], args[2], args[3]);
-    this.#options = normalizeOptions(input, env);
-    this.#now = hooks.now ?? Date.now;
-    this.#logger = logger;
-    this.#http = new HttpClient({ ca: this.#options.tlsCa, ...httpClientNetworkOptions(this.#options.network) });
-    this.#cache = new TokenCache(new MemoryTokenStore(this.#now), this.#now);
-    // msal-node's confidential client does not retry: apply the STS policy (one retry on a 5xx
-    // without Retry-After or a timeout) as the mTLS token client does, with the same tunables.
-    const retry = { ...stsRetryOptionsFrom(this.#options.network?.retryOptions), ...hooks.retry };
-    const stsPolicy = stsRetryPolicy(retry);
-    const networkClient = new ScopedNetworkClient(({ signal, timeoutMs }) =>
-      createMsalNetworkClient(this.#http, {
-        ...(signal === undefined ? {} : { signal }),
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-        retryPolicyFor: () => stsPolicy,
-        ...(retry.sleep === undefined ? {} : { sleep: retry.sleep }),
-      }),
-    );
-    const context: SourceEntryContext = {
-      clientId: this.#options.clientId,
-      msal: new MsalAcquirer(this.#options, networkClient, this.#logger, this.#now),
-      mtls: new MtlsAcquirer(this.#options, this.#http, this.#now, retry),
-      now: this.#now,
-      logger: this.#logger,
-      mtlsTokenEndpoint: (tenantId, signal) => this.#mtlsTokenEndpoint(tenantId, signal),
-      region: (signal) => this.#resolvedRegion(signal),
-      retireCertificate: (certificate) => this.#http.retireCertificate(certificate.thumbprintSha256),
-    };
-    const sourceContext = {
-      options: this.#options,
-      now: this.#now,
-      env,
-      http: this.#http,
-      ...(hooks.retry?.sleep === undefined ? {} : { sleep: hooks.retry.sleep }),
-    };
-    const entries = this.#options.entries.map((entry) => new SourceEntry(entry, createSource(entry, sourceContext), context));
-    this.#list = new CredentialList(entries, this.#now, this.#logger);
+    // Test seams travel under symbol keys of the options (of the drop-in form's options argument).
+    const dependencies = dependenciesFrom(args.length <= 1 ? args[0] : args[3]);
+    this.#env = dependencies.env;
+    this.#options = normalizeOptions(input, dependencies.env);
+    const runtime = createRuntime(this.#options, dependencies, readCacheSettings(input));
+    this.#runtime = runtime;
+    this.#now = dependencies.now;
+    this.#logger = dependencies.logger;
+    this.#cache = runtime.cache;
+    this.#list = runtime.list;
+    this.#allowedTenants = allowedTenantSet(this.#options.additionallyAllowedTenants);
   }
 
   /**
@@ -214,7 +155,8 @@ export class BoundClientCredential implements TokenCredential {
    * @throws BoundCredentialConfigurationError naming the variables that are missing
    */
   static fromEnvironment(env: Readonly<Record<string, string | undefined>> = process.env): BoundClientCredential {
-    return withInternalHooks({ env }, () => new BoundClientCredential(optionsFromEnvironment(env)));
+    const options: BoundClientCredentialOptions & { [environmentOption]: Environment } = { ...optionsFromEnvironment(env), [environmentOption]: env };
+    return new BoundClientCredential(options);
   }
 
   /**
@@ -250,7 +192,7 @@ export class BoundClientCredential implements TokenCredential {
 
   /** Closes the TLS connections this credential keeps open. It can still be used afterwards. */
   async close(): Promise<void> {
-    await this.#http.close();
+    await this.#runtime.close();
   }
 
   /** A secret-free description: tenant, client, authority host and the entry names. */
@@ -292,7 +234,7 @@ export class BoundClientCredential implements TokenCredential {
     let key = this.#plainKeys.get(scope);
     if (key === undefined) {
       if (scope.trim() !== scope || scope === "") return undefined;
-      key = cacheKey({ tenantId: this.#options.tenantId, scopes: [scope], enableCae: false });
+      key = this.#cacheKey(this.#options.tenantId, [scope], false);
       if (this.#plainKeys.size >= 1024) this.#plainKeys.clear();
       this.#plainKeys.set(scope, key);
     }
@@ -316,10 +258,10 @@ export class BoundClientCredential implements TokenCredential {
       );
     }
     const scopeList = normalizeScopes(scopes);
-    const tenantId = resolveTenant(options.tenantId, this.#options.tenantId, this.#options.additionallyAllowedTenants, this.#env);
+    const tenantId = resolveTenant(options.tenantId, this.#options.tenantId, this.#allowedTenants, this.#env);
     const enableCae = options.enableCae === true;
     const claims = options.claims === undefined || options.claims === "" ? undefined : options.claims;
-    const key = cacheKey({ tenantId, scopes: scopeList, enableCae });
+    const key = this.#requestKey(tenantId, scopeList, enableCae);
     const { signal, release } = withDeadline(toAbortSignal(options.abortSignal), (this.#options.network ?? DEFAULT_NETWORK_OPTIONS).getTokenTimeoutMs);
     let served: ServedToken | undefined;
     let outcome: CacheOutcome = "hit";
@@ -329,6 +271,7 @@ export class BoundClientCredential implements TokenCredential {
         key,
         async (flightSignal) => {
           const request: TokenRequest = {
+            kind: CLIENT_CREDENTIALS,
             scopes: scopeList,
             tenantId,
             claims,
@@ -365,7 +308,7 @@ export class BoundClientCredential implements TokenCredential {
     }
     if (served !== undefined) {
       const entry: NormalizedEntry = served.entry;
-      this.#lastServed = { entryId: entry.id, bound: entry.bound, tokenEndpoint: served.token.tokenEndpoint, cache: outcome };
+      this.#lastServed = { entryId: entry.id, bound: entry.bound, tokenEndpoint: served.token.tokenEndpoint, cache: outcome, notServed: served.notServed };
       this.#logger.info(`getToken() => SUCCESS. Scopes: ${scopeList.join(", ")}. Served by ${entry.id} from ${new URL(served.token.tokenEndpoint).host}.`);
       if (this.#options.allowLoggingAccountIdentifiers) this.#logAccount(token.token);
     }
@@ -392,19 +335,31 @@ export class BoundClientCredential implements TokenCredential {
     );
   }
 
-
-
-  #resolvedRegion(signal: AbortSignal): Promise<string | undefined> {
-    return resolveRegion(this.#options.azureRegion, this.#env, {
-      http: this.#http,
-      endpoint: this.#options.imdsEndpoint,
-      signal,
-    });
+  /**
+   * The cache key of a request; single-scope keys of the configured tenant are kept, so that a
+   * repeated call looks up a string whose hash is already known instead of building a new one.
+   */
+  #requestKey(tenantId: string, scopes: readonly string[], enableCae: boolean): string {
+    const scope = scopes.length === 1 ? scopes[0] : undefined;
+    if (scope === undefined || tenantId !== this.#options.tenantId) return this.#cacheKey(tenantId, scopes, enableCae);
+    const keys = enableCae ? this.#caeKeys : this.#plainKeys;
+    let key = keys.get(scope);
+    if (key === undefined) {
+      key = this.#cacheKey(tenantId, scopes, enableCae);
+      if (keys.size >= 1024) keys.clear();
+      keys.set(scope, key);
+    }
+    return key;
   }
 
-  async #mtlsTokenEndpoint(tenantId: string, signal: AbortSignal): Promise<string> {
-    const explicit = this.#options.mtlsAuthorityHost;
-    const authority = explicit ?? mtlsAuthorityHostFor(this.#options.authorityHost, await this.#resolvedRegion(signal));
-    return tokenEndpointFor(authority, tenantId);
+  #cacheKey(tenantId: string, scopes: readonly string[], enableCae: boolean): string {
+    return cacheKey({
+      authorityHost: this.#options.authorityHost,
+      tenantId,
+      clientId: this.#options.clientId,
+      enableCae,
+      scopes,
+      kind: CLIENT_CREDENTIALS,
+    });
   }
 }

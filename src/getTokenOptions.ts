@@ -3,31 +3,47 @@
  * any caller, typed or not), its scopes, and the tenant the request is for.
  */
 import type { GetTokenOptions } from "@azure/core-auth";
+import { isMultiTenantName, isTenantIdOrDomain } from "./configuration/validate.ts";
 import { BoundCredentialConfigurationError, CredentialUnavailableError } from "./errors.ts";
+
+/**
+ * `additionallyAllowedTenants` as a set of lower-cased names: tenant IDs and domains are ASCII and
+ * compared without regard to case, as `@azure/identity` compares them, and a set answers in the same
+ * time for ten tenants or a hundred thousand.
+ */
+export function allowedTenantSet(allowed: readonly string[]): ReadonlySet<string> {
+  return new Set(allowed.map((tenant) => tenant.toLowerCase()));
+}
 
 /**
  * The tenant a request is for: the configured one, or the one asked for when
  * `additionallyAllowedTenants` allows it — `@azure/identity`'s `processMultiTenantRequest`, with its
- * message, so that callers that match on it keep working.
+ * message, so that callers that match on it keep working. An allowed tenant must be what the
+ * constructor accepts as `tenantId` (a GUID or a domain, not `common`/`organizations`/`consumers`),
+ * so nothing else (`..`, `/`, spaces) reaches a token endpoint URL.
  *
- * @throws CredentialUnavailableError for a tenant that is not allowed
+ * @param allowed - from {@link allowedTenantSet}
+ * @throws CredentialUnavailableError for a tenant that is not allowed or is not a tenant
  */
 export function resolveTenant(
   requested: string | undefined,
   configured: string,
-  allowed: readonly string[],
+  allowed: ReadonlySet<string>,
   env: Readonly<Record<string, string | undefined>>,
 ): string {
   if (requested === undefined || requested === "" || requested === configured) return configured;
   if (env["AZURE_IDENTITY_DISABLE_MULTITENANTAUTH"]) return configured;
-  if (allowed.includes("*") || allowed.some((t) => t.localeCompare(requested, undefined, { sensitivity: "accent" }) === 0)) {
-    if (!/^[0-9a-zA-Z-.]+$/.test(requested)) {
-      throw new CredentialUnavailableError(`The requested tenant "${requested}" is not a valid tenant ID or domain.`);
+  if (allowed.has("*") || allowed.has(requested.toLowerCase())) {
+    if (isMultiTenantName(requested) || !isTenantIdOrDomain(requested)) {
+      throw new CredentialUnavailableError(`The requested tenant "${requested}" is not a valid tenant ID or domain.`, {
+        code: "BCC_TENANT_NOT_ALLOWED",
+      });
     }
     return requested;
   }
   throw new CredentialUnavailableError(
     `The current credential is not configured to acquire tokens for tenant ${requested}. To enable acquiring tokens for this tenant add it to the AdditionallyAllowedTenants on the credential options, or add "*" to AdditionallyAllowedTenants to allow acquiring tokens for any tenant.`,
+    { code: "BCC_TENANT_NOT_ALLOWED" },
   );
 }
 

@@ -28,7 +28,28 @@ export type {
   StoreWithSubjectNameCredentialDescription,
   StoreWithThumbprintCredentialDescription,
 } from "./configuration/types.ts";
-export { BoundCredentialConfigurationError, type ConfigurationErrorCode } from "./errors.ts";
+export {
+  AuthenticationError,
+  BoundCredentialConfigurationError,
+  BoundCredentialError,
+  CredentialUnavailableError,
+  MAX_ENTRY_LINES,
+  type ConfigurationErrorCode,
+  type CredentialErrorCode,
+  type EntryFailureCode,
+  type EntryReport,
+  type EntryReportOutcome,
+  type ErrorCode,
+  type ErrorResponse,
+  type OAuthErrorBody,
+} from "./errors.ts";
+export type {
+  DistributedCacheLock,
+  DistributedCacheOperationOptions,
+  DistributedCacheOptions,
+  DistributedCacheRecord,
+  DistributedTokenCache,
+} from "./cache/distributedCache.ts";
 export { logger } from "./logging.ts";
 export { BoundClientCredential, type TokenProvenance } from "./boundClientCredential.ts";
 export { USE_BOUND_CREDENTIAL_VARIABLE } from "./configuration/fromEnvironment.ts";

@@ -1,12 +1,18 @@
 import type { NormalizedEntry } from "../configuration/normalized.ts";
+import type { EntryFailureCode } from "../errors.ts";
 import { SourceUnavailableError } from "../sources/types.ts";
+import { MtlsEndpointUnsupportedError } from "../transport/endpoints.ts";
 import { EntraError } from "../transport/entraError.ts";
-import { TransportError } from "../transport/errors.ts";
+import { TransportError, type TransportErrorKind } from "../transport/errors.ts";
 import { transportErrorIn } from "../transport/msalNetworkClient.ts";
 import { firstLine } from "../text.ts";
+import { TokenResponseError } from "../transport/tokenResponse.ts";
 import { AADSTS_RULES } from "./aadstsCodes.ts";
+import { UnsupportedGrantError } from "./bound/grants.ts";
 import { UnexpectedTokenTypeError } from "./bound/mtlsAcquirer.ts";
+import { MsalResultError } from "./unbound/msalAcquirer.ts";
 import type { EntryFailure, EntryOutcome } from "./entryOutcome.ts";
+import { CLIENT_CREDENTIALS, type RequestKind } from "./types.ts";
 
 /** The Entra-facing facts of an error, whichever library raised it. */
 interface ServiceFailure {
@@ -17,22 +23,42 @@ interface ServiceFailure {
 }
 
 /**
- * Decides what a failure of `entry` means for the ordered list (DESIGN.md §4). Errors are read by
- * class for our own and by `name`/fields for msal-node's, never by message text alone.
+ * Decides what a failure of `entry` means for the ordered list. Errors are read by class for our
+ * own and by `name`/fields for msal-node's, never by message text alone.
+ *
+ * @param kind - the request that failed; every grant is classified alike today, and a grant whose
+ *   answers mean something else (a user assertion refused is not the client's fault) branches here
  */
-export function classifyFailure(entry: NormalizedEntry, error: unknown): EntryFailure {
+export function classifyFailure(entry: NormalizedEntry, error: unknown, kind: RequestKind = CLIENT_CREDENTIALS): EntryFailure {
   if (error instanceof SourceUnavailableError) {
-    return failure("unavailable", error.reason, error);
+    return failure("unavailable", error.reason, error, "BCC_SOURCE_UNAVAILABLE");
   }
   // msal-node wraps our transport's failure in its own `network_error`; the cause tells what happened.
   const transport = error instanceof TransportError ? error : transportErrorIn(error);
   if (transport !== undefined) return classifyTransport(entry, transport);
-  if (error instanceof UnexpectedTokenTypeError) return failure("stop", error.message, error);
+  if (error instanceof UnexpectedTokenTypeError) return failure("stop", error.message, error, "BCC_UNEXPECTED_TOKEN_TYPE");
   const service = error instanceof EntraError ? fromEntraError(error) : fromMsalError(error);
-  if (service !== undefined) return classifyService(service, error);
-  if (isAbort(error)) return failure("stop", "the request was aborted.", error);
+  if (service !== undefined) return classifyService(service, error, kind);
+  if (isAbort(error)) return failure("stop", "the request was aborted.", error, "BCC_ABORTED");
   const message = error instanceof Error ? error.message : String(error);
-  return failure("stop", message, error);
+  return failure("stop", message, error, codeOfOther(error));
+}
+
+const TRANSPORT_CODES: Readonly<Record<TransportErrorKind, EntryFailureCode>> = {
+  connect: "BCC_CONNECT_FAILED",
+  tls: "BCC_TLS_FAILED",
+  timeout: "BCC_TIMEOUT",
+  aborted: "BCC_ABORTED",
+  reset: "BCC_CONNECTION_RESET",
+  "body-too-large": "BCC_RESPONSE_TOO_LARGE",
+  protocol: "BCC_PROTOCOL_ERROR",
+};
+
+function codeOfOther(error: unknown): EntryFailureCode {
+  if (error instanceof TokenResponseError || error instanceof MsalResultError) return "BCC_INVALID_TOKEN_RESPONSE";
+  if (error instanceof MtlsEndpointUnsupportedError) return "BCC_MTLS_ENDPOINT_UNSUPPORTED";
+  if (error instanceof UnsupportedGrantError) return "BCC_UNSUPPORTED_GRANT";
+  return "BCC_UNEXPECTED_ERROR";
 }
 
 /**
@@ -44,6 +70,8 @@ export function classifyFailure(entry: NormalizedEntry, error: unknown): EntryFa
  */
 function classifyTransport(entry: NormalizedEntry, error: TransportError): EntryFailure {
   const what = error.message;
+  const failure = (outcome: EntryOutcome, reason: string, cause: unknown): EntryFailure =>
+    failureOf(outcome, reason, cause, TRANSPORT_CODES[error.kind]);
   if (error.kind === "aborted") return failure("stop", "the request was aborted.", error);
   if (error.kind === "connect" || error.kind === "tls" || error.kind === "reset") {
     if (!entry.bound) return failure("unavailable", `the token endpoint could not be used: ${what}`, error);
@@ -59,9 +87,16 @@ function classifyTransport(entry: NormalizedEntry, error: TransportError): Entry
   return failure("stop", what, error);
 }
 
-function classifyService(service: ServiceFailure, error: unknown): EntryFailure {
+/**
+ * Entra's answer. The rules are the client's (AADSTS codes about its credential); a grant that sends
+ * a user's assertion adds the codes about that assertion here, keyed on `kind.grant`.
+ */
+function classifyService(service: ServiceFailure, error: unknown, kind: RequestKind): EntryFailure {
+  const rules = rulesFor(kind);
+  const failure = (outcome: EntryOutcome, reason: string, cause: unknown, from: ServiceFailure): EntryFailure =>
+    failureOf(outcome, reason, cause, "BCC_ENTRA_ERROR", from);
   const code = service.aadsts;
-  const rule = code === undefined ? undefined : AADSTS_RULES.get(code);
+  const rule = code === undefined ? undefined : rules.get(code);
   const label = code === undefined ? service.error : `AADSTS${code}`;
   const description = firstLine(service.description);
   const reason = (remedy: string | undefined): string =>
@@ -76,6 +111,15 @@ function classifyService(service: ServiceFailure, error: unknown): EntryFailure 
     return failure("rejected", reason(undefined), error, service);
   }
   return failure("stop", reason(undefined), error, service);
+}
+
+/** The AADSTS rules for a request of `kind`: the client's, which every grant shares today. */
+function rulesFor(kind: RequestKind): typeof AADSTS_RULES {
+  switch (kind.grant) {
+    case "client_credentials":
+    case "on_behalf_of":
+      return AADSTS_RULES;
+  }
 }
 
 function fromEntraError(error: EntraError): ServiceFailure {
@@ -113,9 +157,14 @@ function isAbort(error: unknown): boolean {
   return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
 }
 
-function failure(outcome: EntryOutcome, reason: string, error: unknown, service?: ServiceFailure): EntryFailure {
+function failure(outcome: EntryOutcome, reason: string, error: unknown, code: EntryFailureCode): EntryFailure {
+  return failureOf(outcome, reason, error, code);
+}
+
+function failureOf(outcome: EntryOutcome, reason: string, error: unknown, code: EntryFailureCode, service?: ServiceFailure): EntryFailure {
   return {
     outcome,
+    code,
     reason: /[.!?]$/.test(reason.trim()) ? reason.trim() : `${reason.trim()}.`,
     statusCode: service?.status,
     aadsts: service?.aadsts,

@@ -1,8 +1,8 @@
-import { AuthenticationError, CredentialUnavailableError } from "../errors.ts";
+import { AuthenticationError, CredentialUnavailableError, type EntryReport, type EntryReportOutcome, MAX_ENTRY_LINES } from "../errors.ts";
 import type { CredentialLogger } from "../logging.ts";
 import type { NormalizedEntry } from "../configuration/normalized.ts";
 import type { EntryFailure } from "./entryOutcome.ts";
-import type { AcquiredToken, TokenRequest } from "./types.ts";
+import type { AcquiredToken, RequestKind, TokenRequest } from "./types.ts";
 
 /** First cool-down of a benched entry; it doubles on each further failure up to the maximum. */
 export const INITIAL_COOLDOWN_MS = 60_000;
@@ -17,14 +17,23 @@ export interface ListEntry {
    * @param reload - drop the loaded material and read it again first (rotation after a rejection)
    */
   acquire(request: TokenRequest, reload: boolean): Promise<AcquiredToken>;
-  /** Turns a failure of {@link ListEntry.acquire} into an outcome for the list. */
-  classify(error: unknown): EntryFailure;
+  /** Turns a failure of {@link ListEntry.acquire} for a request of `kind` into an outcome for the list. */
+  classify(error: unknown, kind: RequestKind): EntryFailure;
 }
 
 /** Which entry served a token, for logs and the CLI. */
 export interface ServedToken {
   readonly token: AcquiredToken;
   readonly entry: NormalizedEntry;
+  /** The entries tried before it, which did not serve, in the order they were tried. */
+  readonly notServed: readonly EntryReport[];
+}
+
+interface Failed {
+  readonly entry: NormalizedEntry;
+  readonly failure: EntryFailure;
+  /** It was on the bench when the call began, and tried after the others. */
+  readonly wasBenched: boolean;
 }
 
 interface BenchState {
@@ -62,7 +71,7 @@ export class CredentialList {
     const active = this.#entries.filter((e) => !e.entry.skip);
     const ready = active.filter((e) => (this.#bench.get(e.entry.index)?.until ?? 0) <= now);
     const benched = active.filter((e) => !ready.includes(e));
-    const failures: { entry: NormalizedEntry; failure: EntryFailure }[] = [];
+    const failures: Failed[] = [];
 
     for (const candidate of [...ready, ...benched]) {
       const result = await this.#tryEntry(candidate, request);
@@ -70,10 +79,10 @@ export class CredentialList {
         if (this.#bench.delete(candidate.entry.index)) {
           this.#logger.info(`${candidate.entry.id} works again and is no longer benched.`);
         }
-        return { token: result.token, entry: candidate.entry };
+        return { token: result.token, entry: candidate.entry, notServed: failures.map(reportOf) };
       }
       const { failure } = result;
-      failures.push({ entry: candidate.entry, failure });
+      failures.push({ entry: candidate.entry, failure, wasBenched: benched.includes(candidate) });
       if (request.signal.aborted) throw request.signal.reason;
       if (failure.outcome === "stop") {
         this.#logger.warning(`${candidate.entry.id} failed and no other entry would help: ${failure.reason}`);
@@ -102,7 +111,7 @@ export class CredentialList {
     try {
       return { token: await candidate.acquire(request, false) };
     } catch (error) {
-      failure = candidate.classify(error);
+      failure = candidate.classify(error, request.kind);
     }
     if (failure.outcome !== "rejected" || request.signal.aborted) return { failure };
     // Entra refused the credential: it may have been rotated under us, so read it again once.
@@ -110,7 +119,7 @@ export class CredentialList {
     try {
       return { token: await candidate.acquire(request, true) };
     } catch (error) {
-      return { failure: candidate.classify(error) };
+      return { failure: candidate.classify(error, request.kind) };
     }
   }
 
@@ -127,10 +136,15 @@ export class CredentialList {
 
   #finalError(
     request: TokenRequest,
-    failures: readonly { entry: NormalizedEntry; failure: EntryFailure }[],
+    failures: readonly Failed[],
     stoppedBy: EntryFailure | undefined,
   ): Error {
-    const lines = this.#entries.map((e) => {
+    const entries = this.#entries.map((e): EntryReport => {
+      const failed = failures.find((f) => f.entry.index === e.entry.index);
+      if (failed !== undefined) return reportOf(failed);
+      return notFailed(e.entry, e.entry.skip ? "skipped" : "not-tried");
+    });
+    const allLines = this.#entries.map((e) => {
       const failed = failures.find((f) => f.entry.index === e.entry.index);
       if (e.entry.skip) return `  ${e.entry.id}: skipped (skip: true).`;
       if (failed === undefined) return `  ${e.entry.id}: not tried.`;
@@ -142,11 +156,16 @@ export class CredentialList {
       stoppedBy === undefined
         ? `BoundClientCredential: no credential in the list could obtain a token for ${scopes} in tenant ${request.tenantId}.`
         : `BoundClientCredential: the token request for ${scopes} in tenant ${request.tenantId} failed, and no other credential would help.`;
+    // The message stays readable for long lists; the structured list carries every entry.
+    const lines =
+      allLines.length <= MAX_ENTRY_LINES
+        ? allLines
+        : [...allLines.slice(0, MAX_ENTRY_LINES), `  … and ${allLines.length - MAX_ENTRY_LINES} more entries (the error's entries list them all).`];
     const message = `${summary}\n${lines.join("\n")}`;
     const causes = failures.map((f) => f.failure.error);
     const cause = causes.length === 1 ? causes[0] : new AggregateError(causes, "the failures of each entry");
     if (stoppedBy === undefined && failures.every((f) => f.failure.outcome === "unavailable")) {
-      return new CredentialUnavailableError(message, { cause });
+      return new CredentialUnavailableError(message, { cause, entries });
     }
     const decisive = stoppedBy ?? failures.findLast((f) => f.failure.outcome !== "unavailable")?.failure;
     const aadsts = decisive?.aadsts;
@@ -159,7 +178,38 @@ export class CredentialList {
         ...(aadsts === undefined ? {} : { error_codes: [aadsts] }),
         correlation_id: request.correlationId,
       },
-      { cause },
+      { cause, entries },
     );
   }
+}
+
+function reportOf(failed: Failed): EntryReport {
+  const { entry, failure } = failed;
+  const outcome: EntryReportOutcome =
+    failure.outcome === "stop" ? "request-error" : failed.wasBenched ? "benched" : failure.outcome;
+  return {
+    id: entry.id,
+    index: entry.index,
+    sourceType: entry.description.sourceType,
+    bound: entry.bound,
+    outcome,
+    code: failure.code,
+    aadsts: failure.aadsts,
+    statusCode: failure.statusCode,
+    reason: failure.reason,
+  };
+}
+
+function notFailed(entry: NormalizedEntry, outcome: "skipped" | "not-tried"): EntryReport {
+  return {
+    id: entry.id,
+    index: entry.index,
+    sourceType: entry.description.sourceType,
+    bound: entry.bound,
+    outcome,
+    code: undefined,
+    aadsts: undefined,
+    statusCode: undefined,
+    reason: undefined,
+  };
 }

@@ -7,7 +7,7 @@ import type { MtlsAcquirer } from "./bound/mtlsAcquirer.ts";
 import { classifyFailure } from "./classifyFailure.ts";
 import type { ListEntry } from "./credentialList.ts";
 import type { EntryFailure } from "./entryOutcome.ts";
-import type { AcquiredToken, TokenRequest } from "./types.ts";
+import type { AcquiredToken, RequestKind, TokenRequest } from "./types.ts";
 import type { MsalAcquirer } from "./unbound/msalAcquirer.ts";
 
 /** How often a loaded source is asked whether its material changed on disk. */
@@ -88,8 +88,8 @@ export class SourceEntry implements ListEntry {
     throw new SourceUnavailableError("a client secret cannot be used over mutual TLS; set useBoundCredential to false for it.");
   }
 
-  classify(error: unknown): EntryFailure {
-    const failure = classifyFailure(this.entry, error);
+  classify(error: unknown, kind: RequestKind): EntryFailure {
+    const failure = classifyFailure(this.entry, error, kind);
     return { ...failure, reason: this.#scrubber.text(failure.reason), error: this.#scrubber.error(failure.error) };
   }
 

@@ -48,3 +48,15 @@ export interface DistributedTokenCache {
    */
   tryLock?(key: string, options: DistributedCacheOperationOptions & { readonly ttlMs: number }): Promise<DistributedCacheLock | undefined>;
 }
+
+/**
+ * How the credential uses a {@link DistributedTokenCache}.
+ *
+ * @public
+ */
+export interface DistributedCacheOptions {
+  /** The time budget of each operation, in ms; beyond it the store counts as a miss. Default 50. */
+  readonly operationTimeoutMs?: number;
+  /** How long the fleet-wide acquisition lock is held at most, in ms. Default 10,000. */
+  readonly lockTtlMs?: number;
+}

@@ -1,4 +1,8 @@
-import type { CachedToken, TokenStore } from "./tokenStore.ts";
+import { setTimeout as delay } from "node:timers/promises";
+import type { CredentialLogger } from "../logging.ts";
+import type { DistributedCacheLock, DistributedCacheRecord, DistributedTokenCache } from "./distributedCache.ts";
+import { type Freshness, RefreshAhead, type RefreshOutcome } from "./singleFlight.ts";
+import { type CachedToken, DEFAULT_MAX_CACHED_TOKENS, MemoryTokenStore } from "./tokenStore.ts";
 
 /** Tokens are never handed out when they expire within this margin. */
 export const EXPIRY_MARGIN_MS = 5 * 60_000;
@@ -18,46 +22,121 @@ export function refreshAfter(now: number, expiresOn: number, refreshInSeconds: n
   return Math.max(now, latest);
 }
 
-/** The parts of a request that decide which token may serve it. */
-export interface CacheKeyParts {
-  readonly tenantId: string;
-  readonly scopes: readonly string[];
-  readonly enableCae: boolean;
+/** How a cached token stands at `now`. */
+export function tokenFreshness(token: CachedToken, now: number): Freshness {
+  if (token.expiresOnTimestamp - EXPIRY_MARGIN_MS <= now) return "expired";
+  return token.refreshAfterTimestamp > now ? "fresh" : "stale";
 }
 
-/** `tenant|cae|scope scope…` with scopes sorted, so the order a caller lists them in does not matter. */
+/**
+ * The parts of a request that decide which token may serve it. A token store shared by several
+ * applications (a second level) must never hand one's token to another, so the key names the
+ * authority and the client as well as what was asked.
+ */
+export interface CacheKeyParts {
+  /** The login host, `https://host[:port]`. */
+  readonly authorityHost: string;
+  readonly tenantId: string;
+  readonly clientId: string;
+  readonly enableCae: boolean;
+  readonly scopes: readonly string[];
+  /**
+   * The request kind (`RequestKind` of the acquisition layer): for On-Behalf-Of, the hash of the
+   * user assertion (never the assertion) tells users apart.
+   */
+  readonly kind: { readonly grant: "client_credentials" } | { readonly grant: "on_behalf_of"; readonly userAssertionHash: string };
+}
+
+/**
+ * `v1|{host}/{tenant}|{client}|{cae}|{grant}|{scope scope…}` with scopes sorted, so the order a
+ * caller lists them in does not matter. Nothing in it is a secret.
+ */
 export function cacheKey(parts: CacheKeyParts): string {
   const scopes = parts.scopes.length === 1 ? (parts.scopes[0] as string) : [...parts.scopes].sort().join(" ");
-  return `${parts.tenantId}|${parts.enableCae ? "cae" : "-"}|${scopes}`;
+  const grant = parts.kind.grant === "on_behalf_of" ? `obo:${parts.kind.userAssertionHash}` : "cc";
+  return `v1|${authorityOf(parts.authorityHost)}/${parts.tenantId}|${parts.clientId}|${parts.enableCae ? "cae" : "-"}|${grant}|${scopes}`;
+}
+
+/** The last authority host seen and its key part: a credential has one, and URL parsing is not free. */
+let lastAuthority: readonly [string, string] | undefined;
+
+function authorityOf(authorityHost: string): string {
+  if (lastAuthority !== undefined && lastAuthority[0] === authorityHost) return lastAuthority[1];
+  let host: string;
+  try {
+    host = new URL(authorityHost).host.toLowerCase();
+  } catch {
+    host = authorityHost.toLowerCase();
+  }
+  lastAuthority = [authorityHost, host];
+  return host;
 }
 
 /** What the cache reports about a lookup, for logs. */
 export type CacheOutcome = "hit" | "miss" | "refresh" | "refresh-failed-served-cached" | "bypass";
 
+const OUTCOMES: Readonly<Record<RefreshOutcome, CacheOutcome>> = {
+  hit: "hit",
+  miss: "miss",
+  refresh: "refresh",
+  "stale-served": "refresh-failed-served-cached",
+};
+
+/** Time budget of one second-level operation, unless configured. */
+export const DEFAULT_DISTRIBUTED_OPERATION_TIMEOUT_MS = 50;
+/** How long a fleet-wide acquisition lock is held at most, unless configured. */
+export const DEFAULT_DISTRIBUTED_LOCK_TTL_MS = 10_000;
+/** How often a replica that waits for another's acquisition looks at the second level. */
+export const DISTRIBUTED_POLL_INTERVAL_MS = 75;
+/** How long the second level is left alone after it failed. */
+export const DISTRIBUTED_BACKOFF_MS = 1000;
+
+/** How the token cache is built. */
+export interface TokenCacheOptions {
+  /** The clock, ms since epoch. */
+  readonly now: () => number;
+  /** The first level's bound; {@link DEFAULT_MAX_CACHED_TOKENS} unless given. */
+  readonly maxEntries?: number | undefined;
+  /** The optional second level, shared by replicas. */
+  readonly distributed?: DistributedTokenCache | undefined;
+  readonly operationTimeoutMs?: number | undefined;
+  readonly lockTtlMs?: number | undefined;
+  /** Waits between polls of the second level; a real timer unless given. */
+  readonly sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
+  /** Where second-level outages are reported. */
+  readonly logger?: CredentialLogger | undefined;
+}
+
 /**
- * Serves tokens from a {@link TokenStore} and makes sure that, per key, only one acquisition is
- * in flight: concurrent callers of one cold scope share a single token request.
+ * Serves tokens from the first level (memory) and, behind it, an optional second level shared by
+ * replicas; makes sure that, per key, only one acquisition is in flight in this process (and, with
+ * a second level that can lock, in the fleet).
  */
 export class TokenCache {
-  readonly #store: TokenStore;
+  readonly #store: MemoryTokenStore;
   readonly #now: () => number;
-  readonly #inFlight = new Map<string, Flight>();
+  readonly #tokens: RefreshAhead<CachedToken>;
+  readonly #shared: SharedLevel | undefined;
 
-  constructor(store: TokenStore, now: () => number) {
-    this.#store = store;
-    this.#now = now;
+  constructor(options: TokenCacheOptions) {
+    this.#now = options.now;
+    this.#store = new MemoryTokenStore(options.now, options.maxEntries ?? DEFAULT_MAX_CACHED_TOKENS);
+    this.#tokens = new RefreshAhead<CachedToken>({ freshness: tokenFreshness, now: options.now, store: this.#store });
+    this.#shared = options.distributed === undefined ? undefined : new SharedLevel(options.distributed, options);
   }
 
   /**
-   * A token for `key`: from the store while it is fresh; otherwise from `acquire`, shared with
-   * every concurrent caller of the same key. When a due refresh fails but the cached token is still
-   * outside the expiry margin, that token is served and `onRefreshFailure` is told why.
+   * A token for `key`: from the first level while it is fresh; otherwise from the second level, or
+   * from `acquire` — shared with every concurrent caller of the same key. When a due refresh fails
+   * but the cached token is still outside the expiry margin, that token is served and
+   * `onRefreshFailure` is told why.
    *
-   * @param options.bypassRead - skip the read (a claims challenge): always acquire, then store the result
+   * @param options.bypassRead - skip the read (a claims challenge): always acquire, then keep the
+   *   result in the first level only
    * @param options.bypassKey - what tells bypassing requests apart (the claims): only requests with
-   * the same one share an acquisition
+   *   the same one share an acquisition
    */
-  async getOrAcquire(
+  getOrAcquire(
     key: string,
     acquire: (signal: AbortSignal) => Promise<CachedToken>,
     options: {
@@ -68,40 +147,28 @@ export class TokenCache {
       onOutcome?: (outcome: CacheOutcome) => void;
     },
   ): Promise<CachedToken> {
-    options.signal?.throwIfAborted();
-    const cached = this.#store.get(key);
-    const now = this.#now();
-    const usable = cached !== undefined && cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > now;
+    if (options.signal?.aborted === true) return Promise.reject(options.signal.reason);
     if (options.bypassRead) {
       options.onOutcome?.("bypass");
-      return this.#acquireOnce(`${key}|bypass|${options.bypassKey ?? ""}`, key, acquire, options.signal);
+      return this.#tokens.refresh(key, acquire, { variant: options.bypassKey ?? "", signal: options.signal });
     }
-    if (usable && cached.refreshAfterTimestamp > now) {
+    // A fresh first-level token answers without building the flight's options (calls with options,
+    // such as an SDK client's abort signal, come here on every call).
+    const fresh = this.peek(key);
+    if (fresh !== undefined) {
       options.onOutcome?.("hit");
-      return cached;
+      return Promise.resolve(fresh);
     }
-    if (!usable) {
-      options.onOutcome?.("miss");
-      return this.#acquireOnce(key, key, acquire, options.signal);
-    }
-    try {
-      const fresh = await this.#acquireOnce(key, key, acquire, options.signal);
-      options.onOutcome?.("refresh");
-      return fresh;
-    } catch (error) {
-      // The caller's own abort is not a failed refresh: it rejects, as an abort does.
-      if (options.signal?.aborted === true) throw error;
-      // Only serve the old token while it is still outside the expiry margin at this moment.
-      if (cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > this.#now()) {
-        options.onRefreshFailure(error);
-        options.onOutcome?.("refresh-failed-served-cached");
-        return cached;
-      }
-      throw error;
-    }
+    const shared = this.#shared;
+    const onOutcome = options.onOutcome;
+    return this.#tokens.get(key, shared === undefined ? acquire : (signal) => shared.acquire(key, acquire, signal, this.#store.get(key)), {
+      signal: options.signal,
+      onStaleServed: options.onRefreshFailure,
+      ...(onOutcome === undefined ? {} : { onOutcome: (o: RefreshOutcome) => onOutcome(OUTCOMES[o]) }),
+    });
   }
 
-  /** Synchronous fast path: a fresh token for `key`, or undefined. */
+  /** Synchronous fast path: a fresh first-level token for `key`, or undefined. */
   peek(key: string): CachedToken | undefined {
     const cached = this.#store.get(key);
     if (cached === undefined) return undefined;
@@ -109,76 +176,179 @@ export class TokenCache {
     return cached.refreshAfterTimestamp > now && cached.expiresOnTimestamp - EXPIRY_MARGIN_MS > now ? cached : undefined;
   }
 
-  /**
-   * Joins the acquisition in flight for `flightKey`, or starts one. Each caller's abort signal
-   * rejects that caller at once; the request itself is aborted only when every caller has gone.
-   */
-  #acquireOnce(
-    flightKey: string,
-    storeKey: string,
-    acquire: (signal: AbortSignal) => Promise<CachedToken>,
-    signal: AbortSignal | undefined,
-  ): Promise<CachedToken> {
-    signal?.throwIfAborted();
-    let flight = this.#inFlight.get(flightKey);
-    if (flight === undefined) {
-      const controller = new AbortController();
-      const promise = acquire(controller.signal).then((token) => {
-        this.#store.set(storeKey, token);
-        return token;
-      });
-      const clear = (): void => {
-        if (this.#inFlight.get(flightKey) === started) this.#inFlight.delete(flightKey);
-      };
-      const started: Flight = { promise, controller, waiters: 0, abandon: clear };
-      flight = started;
-      this.#inFlight.set(flightKey, started);
-      promise.then(clear, clear);
-    }
-    return this.#wait(flight, signal);
-  }
-
-  #wait(flight: Flight, signal: AbortSignal | undefined): Promise<CachedToken> {
-    flight.waiters++;
-    if (signal === undefined) {
-      return flight.promise.finally(() => void flight.waiters--);
-    }
-    return new Promise<CachedToken>((resolve, reject) => {
-      const onAbort = (): void => {
-        flight.waiters--;
-        if (flight.waiters === 0) {
-          // Nobody waits any more: a caller arriving while the aborted request unwinds must start
-          // a request of its own instead of joining this one and inheriting its abort.
-          flight.abandon();
-          flight.controller.abort(signal.reason);
-        }
-        reject(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      flight.promise.then(
-        (token) => {
-          signal.removeEventListener("abort", onAbort);
-          if (!signal.aborted) {
-            flight.waiters--;
-            resolve(token);
-          }
-        },
-        (error: unknown) => {
-          signal.removeEventListener("abort", onAbort);
-          if (!signal.aborted) {
-            flight.waiters--;
-            reject(error);
-          }
-        },
-      );
-    });
+  /** How many tokens the first level holds. */
+  get size(): number {
+    return this.#store.size;
   }
 }
 
-interface Flight {
-  readonly promise: Promise<CachedToken>;
-  readonly controller: AbortController;
-  waiters: number;
-  /** Forgets this flight so that the next caller starts another; a no-op once it is replaced. */
-  readonly abandon: () => void;
+/** A second-level operation that failed or ran out of time: treated as a miss or a skipped write. */
+const UNAVAILABLE: unique symbol = Symbol("unavailable");
+
+/**
+ * The second level as the cache uses it: every operation within a time budget (the signal aborts
+ * at the budget, and the cache stops waiting even if the store ignores it), failures swallowed,
+ * logged once per outage, and the store left alone for a second after each failure.
+ */
+class SharedLevel {
+  readonly #store: DistributedTokenCache;
+  readonly #now: () => number;
+  readonly #timeoutMs: number;
+  readonly #lockTtlMs: number;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #logger: CredentialLogger | undefined;
+  #downUntil = 0;
+  #outage = false;
+
+  constructor(store: DistributedTokenCache, options: TokenCacheOptions) {
+    this.#store = store;
+    this.#now = options.now;
+    this.#timeoutMs = options.operationTimeoutMs ?? DEFAULT_DISTRIBUTED_OPERATION_TIMEOUT_MS;
+    this.#lockTtlMs = options.lockTtlMs ?? DEFAULT_DISTRIBUTED_LOCK_TTL_MS;
+    this.#sleep = options.sleep ?? ((ms, signal) => delay(ms, undefined, signal === undefined ? {} : { signal }));
+    this.#logger = options.logger;
+  }
+
+  /**
+   * The token for `key` when the first level had none fresh: the second level's when it is fresh;
+   * else one acquired under the fleet-wide lock (or without, for a store that cannot lock) and
+   * written to the second level; while another replica holds the lock, `kept` (still valid) is
+   * served at once, or the second level is polled until the holder has written or the lock expired.
+   */
+  async acquire(
+    key: string,
+    acquire: (signal: AbortSignal) => Promise<CachedToken>,
+    signal: AbortSignal,
+    kept: CachedToken | undefined,
+  ): Promise<CachedToken> {
+    const remote = await this.#read(key, signal);
+    if (remote !== undefined && tokenFreshness(remote, this.#now()) === "fresh") return remote;
+    const fallback = usable(remote, this.#now()) ?? usable(kept, this.#now());
+    if (this.#store.tryLock === undefined) return this.#acquireAndWrite(key, acquire, signal);
+    const started = this.#now();
+    const polls = Math.ceil(this.#lockTtlMs / DISTRIBUTED_POLL_INTERVAL_MS);
+    for (let poll = 0; ; poll++) {
+      const lock = await this.#tryLock(key, signal);
+      if (lock === UNAVAILABLE) return this.#acquireAndWrite(key, acquire, signal);
+      if (lock !== undefined) return this.#acquireAndWrite(key, acquire, signal, lock);
+      // Another replica is acquiring: a still-valid token serves meanwhile.
+      if (fallback !== undefined) return fallback;
+      if (poll >= polls || this.#now() - started >= this.#lockTtlMs) break;
+      await this.#sleep(DISTRIBUTED_POLL_INTERVAL_MS, signal);
+      const written = await this.#read(key, signal);
+      if (written !== undefined && tokenFreshness(written, this.#now()) === "fresh") return written;
+    }
+    // The holder neither wrote nor released in time: acquire here.
+    return this.#acquireAndWrite(key, acquire, signal);
+  }
+
+  async #acquireAndWrite(
+    key: string,
+    acquire: (signal: AbortSignal) => Promise<CachedToken>,
+    signal: AbortSignal,
+    lock?: DistributedCacheLock,
+  ): Promise<CachedToken> {
+    try {
+      const token = await acquire(signal);
+      const ttlMs = token.expiresOnTimestamp - EXPIRY_MARGIN_MS - this.#now();
+      if (ttlMs > 0) {
+        const record: DistributedCacheRecord = {
+          token: token.token,
+          expiresOnTimestamp: token.expiresOnTimestamp,
+          refreshAfterTimestamp: token.refreshAfterTimestamp,
+        };
+        await this.#run("set", (s) => this.#store.set(key, record, { signal: s, ttlMs }), signal);
+      }
+      return token;
+    } finally {
+      // Released on failure too, so that a waiting replica takes over at once.
+      if (lock !== undefined) await this.#run("release", () => lock.release(), undefined);
+    }
+  }
+
+  async #read(key: string, signal: AbortSignal): Promise<CachedToken | undefined> {
+    const record = await this.#run("get", (s) => this.#store.get(key, { signal: s }), signal);
+    return record === UNAVAILABLE ? undefined : validRecord(record);
+  }
+
+  #tryLock(key: string, signal: AbortSignal): Promise<DistributedCacheLock | undefined | typeof UNAVAILABLE> {
+    const tryLock = this.#store.tryLock;
+    if (tryLock === undefined) return Promise.resolve(UNAVAILABLE);
+    return this.#run("tryLock", (s) => tryLock.call(this.#store, key, { signal: s, ttlMs: this.#lockTtlMs }), signal);
+  }
+
+  /**
+   * Runs one operation within the budget. Resolves to {@link UNAVAILABLE} when it fails, times out
+   * or the store is in back-off; rejects only with the caller's abort.
+   */
+  async #run<T>(
+    operation: string,
+    run: (signal: AbortSignal) => Promise<T> | T,
+    caller: AbortSignal | undefined,
+  ): Promise<T | typeof UNAVAILABLE> {
+    caller?.throwIfAborted();
+    if (this.#now() < this.#downUntil) return UNAVAILABLE;
+    const controller = new AbortController();
+    let settle!: (value: typeof UNAVAILABLE) => void;
+    const stop = new Promise<typeof UNAVAILABLE>((resolve) => (settle = resolve));
+    const timer = setTimeout(() => {
+      controller.abort(new DOMException(`the ${operation} took longer than ${this.#timeoutMs} ms`, "TimeoutError"));
+      settle(UNAVAILABLE);
+    }, this.#timeoutMs);
+    const onAbort = (): void => {
+      controller.abort(caller?.reason);
+      settle(UNAVAILABLE);
+    };
+    caller?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const attempt = Promise.resolve().then(() => run(controller.signal));
+      attempt.catch(() => undefined);
+      const result = await Promise.race([attempt, stop]);
+      if (caller?.aborted === true) throw caller.reason;
+      if (result === UNAVAILABLE) {
+        this.#failed(operation, controller.signal.reason);
+        return UNAVAILABLE;
+      }
+      this.#recovered();
+      return result;
+    } catch (error) {
+      if (caller?.aborted === true) throw caller.reason;
+      this.#failed(operation, error);
+      return UNAVAILABLE;
+    } finally {
+      clearTimeout(timer);
+      caller?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #failed(operation: string, error: unknown): void {
+    this.#downUntil = this.#now() + DISTRIBUTED_BACKOFF_MS;
+    if (this.#outage) return;
+    this.#outage = true;
+    const why = error instanceof Error ? error.message : String(error);
+    this.#logger?.warning(
+      `the distributed token cache failed (${operation}: ${why}); tokens are acquired and kept in memory until it works again.`,
+    );
+  }
+
+  #recovered(): void {
+    if (!this.#outage) return;
+    this.#outage = false;
+    this.#logger?.info("the distributed token cache works again.");
+  }
+}
+
+/** `token` when it may still serve at `now` (outside the expiry margin). */
+function usable(token: CachedToken | undefined, now: number): CachedToken | undefined {
+  return token !== undefined && tokenFreshness(token, now) !== "expired" ? token : undefined;
+}
+
+/** A record read from a store is input: one that is not a token record is a miss. */
+function validRecord(record: unknown): CachedToken | undefined {
+  if (record === undefined || record === null || typeof record !== "object") return undefined;
+  const { token, expiresOnTimestamp, refreshAfterTimestamp } = record as Record<string, unknown>;
+  if (typeof token !== "string" || token === "") return undefined;
+  if (typeof expiresOnTimestamp !== "number" || !Number.isFinite(expiresOnTimestamp)) return undefined;
+  if (typeof refreshAfterTimestamp !== "number" || !Number.isFinite(refreshAfterTimestamp)) return undefined;
+  return { token, expiresOnTimestamp, refreshAfterTimestamp };
 }

@@ -12,7 +12,7 @@ import { decodeJwt } from "jose";
 import { BoundClientCredential } from "../boundClientCredential.ts";
 import { optionsFromConfiguration } from "../configuration/fromConfiguration.ts";
 import type { BoundClientCredentialOptions, CustomSignedAssertionProvider } from "../configuration/types.ts";
-import { BoundCredentialConfigurationError } from "../errors.ts";
+import { AuthenticationError, BoundCredentialConfigurationError, BoundCredentialError, CredentialUnavailableError, type EntryReport } from "../errors.ts";
 import type { CliCommand, CliIo } from "./types.ts";
 
 /** Exit codes shared by `token` and `doctor`. */
@@ -364,6 +364,31 @@ export function table(rows: readonly (readonly [string, string])[], indent = "  
   return rows.map(([name, value]) => `${indent}${name.padEnd(width)}  ${value}`.trimEnd()).join("\n");
 }
 
+/**
+ * One entry of a structured list as a line: `id: unavailable: reason`, as the final error's message
+ * words it. Read from the list, never parsed out of a message.
+ */
+export function entryLine(entry: EntryReport): string {
+  switch (entry.outcome) {
+    case "skipped":
+      return `${entry.id}: skipped (skip: true).`;
+    case "not-tried":
+      return `${entry.id}: not tried.`;
+    case "rejected":
+      return `${entry.id}: rejected by Entra ID: ${entry.reason ?? ""}`.trimEnd();
+    default:
+      return `${entry.id}: ${entry.outcome}: ${entry.reason ?? ""}`.trimEnd();
+  }
+}
+
+/** The entry list of a final error, or undefined for any other error. */
+export function entriesOf(error: unknown): readonly EntryReport[] | undefined {
+  if (error instanceof CredentialUnavailableError || error instanceof AuthenticationError) {
+    return error.entries.length === 0 ? undefined : error.entries;
+  }
+  return undefined;
+}
+
 /** An error's message, without its stack; `error.name` first for the unusual ones. */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
@@ -450,7 +475,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       bound: served?.bound,
       tokenEndpoint: served?.tokenEndpoint,
       expiresOn: new Date(token.expiresOnTimestamp).toISOString(),
-      notServed: log.warnings,
+      // Only entries that were tried and did not serve: not msal-node's warnings, nor anything else logged.
+      notServed: (served?.notServed ?? []).map((entry) => `${entry.id} is ${entry.outcome}: ${entry.reason ?? ""}`.trimEnd()),
       claims,
       steps: progress.steps,
       ...(flags.raw === true ? { token: token.token } : {}),
@@ -465,10 +491,13 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     return EXIT_OK;
   } catch (error) {
-    const message = describeError(error);
+    const entries = entriesOf(error);
+    const message = entries === undefined ? describeError(error) : entries.map((entry) => `  ${entryLine(entry)}`).join("\n");
     if (json) {
       const name = error instanceof Error ? error.name : "Error";
-      io.stdout.write(`${JSON.stringify({ ok: false, config: configuration.file, section: configuration.section, scope, error: { name, message }, steps: progress.steps }, null, 2)}\n`);
+      const code = error instanceof BoundCredentialError || error instanceof BoundCredentialConfigurationError ? error.code : undefined;
+      const report = { name, ...(code === undefined ? {} : { code }), message: describeError(error), ...(entries === undefined ? {} : { entries }) };
+      io.stdout.write(`${JSON.stringify({ ok: false, config: configuration.file, section: configuration.section, scope, error: report, steps: progress.steps }, null, 2)}\n`);
     }
     io.stderr.write(`bound-credential token: no token for ${scope}.\n${message}\n`);
     io.stderr.write("Run `bound-credential doctor` with the same --config to check each entry.\n");

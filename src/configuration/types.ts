@@ -1,3 +1,4 @@
+import type { DistributedCacheOptions, DistributedTokenCache } from "../cache/distributedCache.ts";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import type { KeyObject } from "node:crypto";
 
@@ -430,6 +431,19 @@ export interface BoundClientCredentialOptions {
   customSignedAssertionProviders?: Readonly<Record<string, CustomSignedAssertionProvider>> | undefined;
   /** Supplies an attestation token for IMDS v2 where the platform requires one. */
   attestationProvider?: AttestationProvider | undefined;
+  /**
+   * How many tokens the in-memory cache keeps at most; beyond it the least recently used go.
+   * Default 10,000.
+   */
+  maxCachedTokens?: number;
+  /**
+   * A token store shared by the replicas of a service (the second cache level, behind memory): a
+   * replica uses a token another one obtained, and one replica acquires for the fleet. Its failures
+   * never fail a `getToken`.
+   */
+  distributedCache?: DistributedTokenCache;
+  /** How {@link BoundClientCredentialOptions.distributedCache} is used. */
+  distributedCacheOptions?: DistributedCacheOptions;
   /**
    * A forward proxy for the requests to Entra ID. Default: `HTTPS_PROXY`, `ALL_PROXY` or
    * `HTTP_PROXY` from the environment (upper or lower case), with `NO_PROXY`, as the Azure SDK reads them.

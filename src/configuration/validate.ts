@@ -47,6 +47,9 @@ export const OPTION_KEYS: readonly string[] = [
   "keyVaultCredential",
   "customSignedAssertionProviders",
   "attestationProvider",
+  "maxCachedTokens",
+  "distributedCache",
+  "distributedCacheOptions",
   ...NETWORK_OPTION_KEYS,
 ];
 

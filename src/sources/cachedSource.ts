@@ -1,21 +1,24 @@
 import { inspect } from "node:util";
 import { abortable } from "../abortable.ts";
+import { type FlightWork, RefreshAhead } from "../cache/singleFlight.ts";
 import type { NormalizedEntryOf } from "../configuration/normalized.ts";
 import { credentialLogger } from "../logging.ts";
 import type { CredentialSource, SourceMaterial } from "./types.ts";
 
+/** The one value a source keeps. */
+const MATERIAL = "material";
+
 /**
  * One read at a time: callers that arrive while a read is in flight share it, and a successful
- * result is kept until a fresh read replaces it. A failed read is forgotten, so the next caller
- * tries again.
+ * result is kept until a fresh read replaces it. A failed read is forgotten (a failed fresh read
+ * takes what was kept with it), so the next caller tries again.
  */
-export class SingleFlight<T> {
-  #current: Promise<T> | undefined;
-  #fresh: Promise<T> | undefined;
+export class KeptRead<T> {
+  readonly #values = new RefreshAhead<T>({ freshness: () => "fresh", now: Date.now });
 
   /** The kept result, or the read in flight, or a new read. */
   get(read: () => Promise<T>): Promise<T> {
-    return this.#current ?? this.#begin(read, false);
+    return this.#values.get(MATERIAL, this.#forgettingOnFailure(read));
   }
 
   /**
@@ -23,25 +26,20 @@ export class SingleFlight<T> {
    * predate a change, so it is not reused.
    */
   refresh(read: () => Promise<T>): Promise<T> {
-    return this.#fresh ?? this.#begin(read, true);
+    return this.#values.refresh(MATERIAL, this.#forgettingOnFailure(read));
   }
 
-  #begin(read: () => Promise<T>, fresh: boolean): Promise<T> {
-    const promise = Promise.resolve().then(read);
-    this.#current = promise;
-    if (fresh) this.#fresh = promise;
-    const settle = (succeeded: boolean): void => {
-      if (this.#fresh === promise) this.#fresh = undefined;
-      if (!succeeded && this.#current === promise) this.#current = undefined;
+  #forgettingOnFailure(read: () => Promise<T>): FlightWork<T> {
+    return async (_signal, flight) => {
+      try {
+        return await read();
+      } catch (error) {
+        if (!flight.superseded) this.#values.invalidate(MATERIAL);
+        throw error;
+      }
     };
-    promise.then(
-      () => settle(true),
-      () => settle(false),
-    );
-    return promise;
   }
 }
-
 
 const logger = credentialLogger("BoundClientCredential");
 
@@ -56,7 +54,7 @@ export abstract class CachedSource implements CredentialSource {
   readonly #entryId: string;
   readonly #sourceType: string;
   readonly #now: () => number;
-  readonly #flight = new SingleFlight<SourceMaterial>();
+  readonly #flight = new KeptRead<SourceMaterial>();
 
   constructor(entry: NormalizedEntryOf<{ readonly sourceType: string }>, now: () => number) {
     this.#entryId = entry.id;

@@ -4,6 +4,8 @@
  * other `login.*` hosts to `mtlsauth.*`, and two legacy sovereign hosts have no mTLS endpoint at all.
  */
 
+import { BoundCredentialError } from "../errors.ts";
+
 const PUBLIC_CLOUD_ALIASES = new Set([
   "login.microsoftonline.com",
   "login.windows.net",
@@ -17,11 +19,11 @@ const NO_MTLS_ENDPOINT: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** Raised when an authority host has no mutual TLS token endpoint. */
-export class MtlsEndpointUnsupportedError extends Error {
+export class MtlsEndpointUnsupportedError extends BoundCredentialError {
   /** A host to use instead, when there is one. */
   readonly suggestedHost: string | undefined;
   constructor(message: string, suggestedHost: string | undefined) {
-    super(message);
+    super("BCC_MTLS_ENDPOINT_UNSUPPORTED", message);
     this.name = "MtlsEndpointUnsupportedError";
     this.suggestedHost = suggestedHost;
   }
@@ -64,7 +66,15 @@ export function mtlsAuthorityHostFor(authorityHost: string, region?: string): st
   return `https://${prefix}${mtlsHost}${url.port ? `:${url.port}` : ""}`;
 }
 
-/** `{authority}/{tenant}/oauth2/v2.0/token`. */
+/**
+ * `{host}/{tenant}`: the tenant's authority on a login or mutual TLS host. The only place a tenant is
+ * put into a URL, encoded, so that no tenant value can change the path (`..`, `/`).
+ */
+export function tenantAuthorityFor(authority: string, tenantId: string): string {
+  return `${authority.replace(/\/+$/, "")}/${encodeURIComponent(tenantId)}`;
+}
+
+/** `{authority}/{tenant}/oauth2/v2.0/token`, the v2 token endpoint of a tenant. */
 export function tokenEndpointFor(authority: string, tenantId: string): string {
-  return `${authority.replace(/\/+$/, "")}/${encodeURIComponent(tenantId)}/oauth2/v2.0/token`;
+  return `${tenantAuthorityFor(authority, tenantId)}/oauth2/v2.0/token`;
 }

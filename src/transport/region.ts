@@ -28,8 +28,28 @@ export interface RegionDiscoveryTarget {
   timeoutMs?: number;
 }
 
-/** Detection results per metadata endpoint; failures are kept too, so nothing is asked twice. */
-const detected = new Map<string, Promise<string | undefined>>();
+/**
+ * Detection results per metadata endpoint; failures are kept too, so nothing is asked twice. The
+ * region of a machine does not change while a process runs, so MSAL.NET keeps it for the process
+ * (`RegionManager`'s static cache); so does {@link processRegionCache}, and each credential shares it
+ * unless it is given another.
+ */
+export class RegionCache {
+  readonly #detected = new Map<string, Promise<string | undefined>>();
+
+  /** The detection for `endpoint`, started by `detect` on first use. */
+  detection(endpoint: string, detect: () => Promise<string | undefined>): Promise<string | undefined> {
+    let pending = this.#detected.get(endpoint);
+    if (pending === undefined) {
+      pending = detect();
+      this.#detected.set(endpoint, pending);
+    }
+    return pending;
+  }
+}
+
+/** The region cache of the process. */
+export const processRegionCache = new RegionCache();
 
 /**
  * Resolves the region to use, or undefined for the global endpoint.
@@ -39,13 +59,14 @@ const detected = new Map<string, Promise<string | undefined>>();
  * - A valid name (letters and digits): that name, lower-cased. An invalid name: undefined.
  * - `TryAutoDetect`: `REGION_NAME` (spaces removed, lower-cased), else the `location` of
  *   `GET {imds}/metadata/instance/compute?api-version=2021-02-01` (`Metadata: true`, 2 s timeout).
- *   The outcome, success or failure, is cached for the process per metadata endpoint. The
+ *   The outcome, success or failure, is kept in `cache` (the process's unless given) per metadata endpoint. The
  *   caller's `signal` abandons the wait (rejecting with its reason) without cancelling detection.
  */
 export async function resolveRegion(
   setting: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
   imds: RegionDiscoveryTarget,
+  cache: RegionCache = processRegionCache,
 ): Promise<string | undefined> {
   if (nonEmpty(env["MSAL_DISABLE_REGION"]) !== undefined) return undefined;
   const wanted = nonEmpty(setting?.trim()) ?? nonEmpty(env["MSAL_FORCE_REGION"]?.trim());
@@ -57,20 +78,12 @@ export async function resolveRegion(
   if (fromEnv !== undefined && isValidRegionName(fromEnv)) return fromEnv;
 
   const key = imds.endpoint.replace(/\/+$/, "");
-  let pending = detected.get(key);
-  if (pending === undefined) {
+  const pending = cache.detection(key, () => {
     // The shared detection must not die with one caller's abort, or the failure would be cached.
     const { signal: _callerSignal, ...shared } = imds;
-    pending = discoverRegion(shared).catch(() => undefined);
-    detected.set(key, pending);
-  }
+    return discoverRegion(shared).catch(() => undefined);
+  });
   return imds.signal === undefined ? pending : abortable(pending, imds.signal);
-}
-
-
-/** Forgets detected regions. For tests only. @internal */
-export function clearRegionCache(): void {
-  detected.clear();
 }
 
 /**

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { AuthenticationError, CredentialUnavailableError } from "@azure/identity";
 import { CredentialList, INITIAL_COOLDOWN_MS, MAX_COOLDOWN_MS, type ListEntry } from "../../src/acquisition/credentialList.ts";
 import type { EntryFailure, EntryOutcome } from "../../src/acquisition/entryOutcome.ts";
-import type { AcquiredToken, TokenRequest } from "../../src/acquisition/types.ts";
+import { CLIENT_CREDENTIALS, type AcquiredToken, type TokenRequest } from "../../src/acquisition/types.ts";
 import type { NormalizedEntry } from "../../src/configuration/normalized.ts";
+import { AuthenticationError, CredentialUnavailableError, MAX_ENTRY_LINES } from "../../src/errors.ts";
 import { credentialLogger } from "../../src/logging.ts";
+import { TestClock } from "../helpers/index.ts";
 
 /** A failure the scripted entries throw; its outcome is what `classify` reports. */
 class ScriptedFailure extends Error {
@@ -40,7 +41,7 @@ function scripted(index: number, steps: Step[], options: { skip?: boolean } = {}
     },
     classify(error: unknown): EntryFailure {
       const e = error as ScriptedFailure;
-      return { outcome: e.outcome, reason: e.message, statusCode: e.outcome === "unavailable" ? undefined : 401, aadsts: e.outcome === "rejected" ? 700027 : undefined, error };
+      return { outcome: e.outcome, code: e.outcome === "unavailable" ? "BCC_SOURCE_UNAVAILABLE" : "BCC_ENTRA_ERROR", reason: e.message, statusCode: e.outcome === "unavailable" ? undefined : 401, aadsts: e.outcome === "rejected" ? 700027 : undefined, error };
     },
   };
   return { listEntry, calls };
@@ -48,6 +49,7 @@ function scripted(index: number, steps: Step[], options: { skip?: boolean } = {}
 
 function request(): TokenRequest {
   return {
+    kind: CLIENT_CREDENTIALS,
     scopes: ["https://storage.azure.com/.default"],
     tenantId: "tenant",
     claims: undefined,
@@ -59,8 +61,7 @@ function request(): TokenRequest {
 }
 
 function list(entries: ListEntry[]) {
-  let now = 1_700_000_000_000;
-  const clock = { now: () => now, advance: (ms: number) => void (now += ms) };
+  const clock = new TestClock(1_700_000_000_000);
   return { list: new CredentialList(entries, clock.now, credentialLogger("test")), clock };
 }
 
@@ -182,5 +183,77 @@ describe("CredentialList", () => {
     };
     const { list: l } = list([aborting, scripted(1, ["ok"]).listEntry]);
     await assert.rejects(l.acquire({ ...request(), signal: controller.signal }), /caller aborted/);
+  });
+
+  test("the final error lists every entry with its outcome, code and AADSTS number", async () => {
+    const a = scripted(0, ["unavailable"]);
+    const b = scripted(1, ["rejected"]);
+    const c = scripted(2, ["stop"]);
+    const d = scripted(3, ["ok"]);
+    const e = scripted(4, ["ok"], { skip: true });
+    const { list: l } = list([a.listEntry, b.listEntry, c.listEntry, d.listEntry, e.listEntry]);
+    const error = await l.acquire(request()).then(() => undefined, (x: unknown) => x);
+    assert.ok(error instanceof AuthenticationError);
+    assert.equal(error.code, "BCC_AUTHENTICATION_FAILED");
+    assert.deepEqual(
+      error.entries.map((r) => [r.index, r.outcome, r.code, r.aadsts, r.sourceType, r.bound]),
+      [
+        [0, "unavailable", "BCC_SOURCE_UNAVAILABLE", undefined, "ClientSecret", false],
+        [1, "rejected", "BCC_ENTRA_ERROR", 700027, "ClientSecret", false],
+        [2, "request-error", "BCC_ENTRA_ERROR", undefined, "ClientSecret", false],
+        [3, "not-tried", undefined, undefined, "ClientSecret", false],
+        [4, "skipped", undefined, undefined, "ClientSecret", false],
+      ],
+    );
+    assert.equal(error.entries[0]?.reason, "entry 0 said unavailable");
+    assert.equal(error.entries[3]?.reason, undefined);
+  });
+
+  test("an entry benched when the call began, tried last and failing again, is reported benched", async () => {
+    const a = scripted(0, ["unavailable"]);
+    const b = scripted(1, ["ok", "unavailable"]);
+    const { list: l } = list([a.listEntry, b.listEntry]);
+    await l.acquire(request());
+    const error = await l.acquire(request()).then(() => undefined, (x: unknown) => x);
+    assert.ok(error instanceof CredentialUnavailableError);
+    assert.equal(error.code, "BCC_CREDENTIAL_UNAVAILABLE");
+    assert.deepEqual(
+      error.entries.map((r) => [r.index, r.outcome]),
+      [
+        [0, "benched"],
+        [1, "unavailable"],
+      ],
+    );
+  });
+
+  test("a served token says which entries did not serve, in the order they were tried", async () => {
+    const a = scripted(0, ["unavailable"]);
+    const b = scripted(1, ["rejected"]);
+    const c = scripted(2, ["ok"]);
+    const { list: l } = list([a.listEntry, b.listEntry, c.listEntry]);
+    const served = await l.acquire(request());
+    assert.equal(served.entry.index, 2);
+    assert.deepEqual(
+      served.notServed.map((r) => [r.index, r.outcome]),
+      [
+        [0, "unavailable"],
+        [1, "rejected"],
+      ],
+    );
+    assert.deepEqual((await l.acquire(request())).notServed.map((r) => [r.index, r.outcome]), [], "benched entries are tried after the one that serves");
+  });
+
+  test("the message lists the first entries one per line and counts the rest; the structured list has them all", async () => {
+    const count = MAX_ENTRY_LINES + 7;
+    const entries = Array.from({ length: count }, (_, i) => scripted(i, ["unavailable"]).listEntry);
+    const { list: l } = list(entries);
+    const error = await l.acquire(request()).then(() => undefined, (x: unknown) => x);
+    assert.ok(error instanceof CredentialUnavailableError);
+    const lines = error.message.split("\n");
+    assert.equal(lines.length, 1 + MAX_ENTRY_LINES + 1);
+    assert.match(lines.at(-1) ?? "", /and 7 more entries/);
+    assert.doesNotMatch(error.message, new RegExp(`clientCredentials\\[${MAX_ENTRY_LINES}\\]`));
+    assert.equal(error.entries.length, count);
+    assert.equal(error.entries.at(-1)?.index, count - 1);
   });
 });

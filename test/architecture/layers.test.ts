@@ -18,8 +18,10 @@ const SHARED = ["abortable.ts", "constants.ts", "errors.ts", "logging.ts", "text
 /** For each area, the areas its modules may import (besides itself and the shared modules). */
 const ALLOWED: Record<string, readonly string[]> = {
   transport: [],
-  configuration: ["sources", "transport"],
-  sources: ["configuration", "transport"],
+  // Configuration reads entries through the source registry and names the second-level store's interface.
+  configuration: ["sources", "transport", "cache"],
+  // Sources keep what they read with the cache's single-flight primitive.
+  sources: ["configuration", "transport", "cache"],
   cache: [],
   acquisition: ["configuration", "sources", "transport", "cache"],
   emulator: [],

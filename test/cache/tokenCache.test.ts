@@ -3,14 +3,15 @@ import { describe, test } from "node:test";
 import { cacheKey, EXPIRY_MARGIN_MS, refreshAfter, TokenCache } from "../../src/cache/tokenCache.ts";
 import { MemoryTokenStore } from "../../src/cache/tokenStore.ts";
 import type { CachedToken } from "../../src/cache/tokenStore.ts";
+import { CLIENT_CREDENTIALS } from "../../src/acquisition/types.ts";
+import { TestClock } from "../helpers/index.ts";
 
 const HOUR = 3_600_000;
 
 function fixture(start = 1_000_000_000_000) {
-  let now = start;
-  const clock = { now: () => now, advance: (ms: number) => void (now += ms) };
+  const clock = new TestClock(start);
   const store = new MemoryTokenStore(clock.now);
-  const cache = new TokenCache(store, clock.now);
+  const cache = new TokenCache({ now: clock.now });
   let calls = 0;
   const issue = (lifetimeMs = HOUR, refreshInSeconds?: number): CachedToken => {
     calls++;
@@ -22,11 +23,25 @@ function fixture(start = 1_000_000_000_000) {
 }
 
 describe("cacheKey", () => {
+  const parts = { authorityHost: "https://login.microsoftonline.com", clientId: "app", kind: CLIENT_CREDENTIALS };
   test("ignores the order of scopes and separates tenants and CAE", () => {
-    const a = cacheKey({ tenantId: "t", scopes: ["b", "a"], enableCae: false });
-    assert.equal(a, cacheKey({ tenantId: "t", scopes: ["a", "b"], enableCae: false }));
-    assert.notEqual(a, cacheKey({ tenantId: "u", scopes: ["a", "b"], enableCae: false }));
-    assert.notEqual(a, cacheKey({ tenantId: "t", scopes: ["a", "b"], enableCae: true }));
+    const a = cacheKey({ ...parts, tenantId: "t", scopes: ["b", "a"], enableCae: false });
+    assert.equal(a, cacheKey({ ...parts, tenantId: "t", scopes: ["a", "b"], enableCae: false }));
+    assert.notEqual(a, cacheKey({ ...parts, tenantId: "u", scopes: ["a", "b"], enableCae: false }));
+    assert.notEqual(a, cacheKey({ ...parts, tenantId: "t", scopes: ["a", "b"], enableCae: true }));
+  });
+
+  test("separates clients, authorities and users of On-Behalf-Of, and names no secret", () => {
+    const base = { ...parts, tenantId: "t", scopes: ["s"], enableCae: false };
+    const key = cacheKey(base);
+    assert.notEqual(key, cacheKey({ ...base, clientId: "other-app" }));
+    assert.notEqual(key, cacheKey({ ...base, authorityHost: "https://login.microsoftonline.us" }));
+    assert.equal(key, cacheKey({ ...base, authorityHost: "https://LOGIN.microsoftonline.com/" }), "the host is compared without case");
+    const alice = cacheKey({ ...base, kind: { grant: "on_behalf_of", userAssertionHash: "hash-of-alice" } });
+    const bob = cacheKey({ ...base, kind: { grant: "on_behalf_of", userAssertionHash: "hash-of-bob" } });
+    assert.notEqual(alice, bob);
+    assert.notEqual(alice, key);
+    assert.match(alice, /hash-of-alice/);
   });
 });
 
@@ -202,5 +217,35 @@ describe("TokenCache", () => {
     f.clock.advance(10);
     for (let i = 0; i < 256; i++) f.store.set(`new-${i}`, { token: "x", expiresOnTimestamp: f.clock.now() + HOUR, refreshAfterTimestamp: 0 });
     assert.ok(f.store.size <= 300, `expected pruning, size ${f.store.size}`);
+  });
+});
+
+describe("MemoryTokenStore bound", () => {
+  const token = (name: string): CachedToken => ({ token: name, expiresOnTimestamp: Number.MAX_SAFE_INTEGER, refreshAfterTimestamp: Number.MAX_SAFE_INTEGER });
+
+  test("never holds more than its bound; a token read since it was stored outlives one that was not", () => {
+    const store = new MemoryTokenStore(() => 0, 3);
+    store.set("a", token("a"));
+    store.set("b", token("b"));
+    store.set("c", token("c"));
+    assert.equal(store.get("a")?.token, "a");
+    store.set("d", token("d"));
+    assert.equal(store.size, 3);
+    assert.equal(store.get("b"), undefined, "b, the least recently used, went");
+    assert.equal(store.get("a")?.token, "a");
+    for (let i = 0; i < 1000; i++) store.set(`k${i}`, token(`k${i}`));
+    assert.equal(store.size, 3);
+    assert.equal(store.get("k999")?.token, "k999");
+  });
+
+  test("replacing a token keeps the count", () => {
+    const store = new MemoryTokenStore(() => 0, 2);
+    store.set("a", token("a1"));
+    store.set("a", token("a2"));
+    store.set("b", token("b"));
+    assert.equal(store.size, 2);
+    assert.equal(store.get("a")?.token, "a2");
+    store.delete("a");
+    assert.equal(store.get("a"), undefined);
   });
 });

@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { AzureLogger, getLogLevel, setLogLevel } from "@azure/logger";
 import { BoundCredentialConfigurationError, type ConfigurationErrorCode } from "../../src/errors.ts";
 
-/** A syntactically valid tenant GUID. */
-export const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-/** A client ID. */
-export const CLIENT = "11111111-2222-3333-4444-555555555555";
+/** The shared tenant and client of the tests. */
+import { CLIENT, TENANT } from "../helpers/options.ts";
+export { CLIENT, TENANT };
 
 /** A PEM block with the right markers; validation only looks at the structure, never parses it. */
 export const FAKE_CERT_PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
@@ -48,8 +47,9 @@ export function expectConfigError(fn: () => unknown, expected: ExpectedError): B
 export const PATH_ENTRY: Readonly<Record<string, unknown>> = Object.freeze({ sourceType: "Path", certificateDiskPath: "/certs/app.pfx" });
 
 /**
- * Options as a caller passes them (untrusted input): the test tenant and client, `entries` (one
- * Path entry by default), and `extra` on top.
+ * Options as a caller passes them, untyped so that a test can hand the validator anything: the
+ * shared tenant and client, `entries` (one Path entry by default), and `extra` on top. Typed
+ * options are `testOptions` of `test/helpers/options.ts`.
  */
 export function optionsOf(
   entries: readonly Record<string, unknown>[] = [PATH_ENTRY],

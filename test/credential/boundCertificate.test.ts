@@ -11,7 +11,8 @@ import { SecretClient } from "@azure/keyvault-secrets";
 import { decodeProtectedHeader, decodeJwt } from "jose";
 import { INITIAL_COOLDOWN_MS } from "../../src/acquisition/credentialList.ts";
 import { ROTATION_CHECK_INTERVAL_MS } from "../../src/acquisition/sourceEntry.ts";
-import { BoundClientCredential, withInternalHooks } from "../../src/boundClientCredential.ts";
+import { BoundClientCredential } from "../../src/boundClientCredential.ts";
+import { TestClock, withSeams } from "../helpers/index.ts";
 import type { BoundClientCredentialOptions, CredentialDescription } from "../../src/configuration/types.ts";
 import { startEmulator, type Emulator, type IssuedCertificate } from "../../src/emulator/index.ts";
 
@@ -36,10 +37,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function clock(start = Date.now()) {
-  let now = start;
-  return { now: () => now, advance: (ms: number) => void (now += ms) };
-}
+const clock = (start = Date.now()): TestClock => new TestClock(start);
 
 function credential(
   clientId: string,
@@ -57,7 +55,7 @@ function credential(
     clientCredentials,
     ...extra,
   };
-  const created = withInternalHooks({ ...(now === undefined ? {} : { now }), env: {} }, () => new BoundClientCredential(options));
+  const created = new BoundClientCredential(withSeams(options, { ...(now === undefined ? {} : { now }), env: {} }));
   credentials.push(created);
   return created;
 }
@@ -141,13 +139,19 @@ describe("bound certificate", () => {
     const app = emu.registerApp({ certificates: [cert.certificatePem] });
     const path = join(dir, "dropin.pem");
     await writeFile(path, cert.certificatePem + cert.privateKeyPem);
-    const c = withInternalHooks({ env: {} }, () =>
-      new BoundClientCredential(emu.tenantId, app.clientId, { certificatePath: path }, {
-        useBoundCredential: true,
-        authorityHost: emu.authorityHost,
-        mtlsAuthorityHost: emu.mtlsAuthorityHost,
-        tls: { ca: emu.caCertificatePem },
-      }),
+    const c = new BoundClientCredential(
+      emu.tenantId,
+      app.clientId,
+      { certificatePath: path },
+      withSeams(
+        {
+          useBoundCredential: true,
+          authorityHost: emu.authorityHost,
+          mtlsAuthorityHost: emu.mtlsAuthorityHost,
+          tls: { ca: emu.caCertificatePem },
+        },
+        { env: {} },
+      ),
     );
     credentials.push(c);
     emu.journal.clear();

@@ -8,10 +8,11 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AzureLogger, setLogLevel, getLogLevel, type AzureLogLevel } from "@azure/logger";
-import { BoundClientCredential, withInternalHooks, type InternalHooks } from "../../src/boundClientCredential.ts";
+import { BoundClientCredential } from "../../src/boundClientCredential.ts";
 import type { BoundClientCredentialOptions, CredentialDescription } from "../../src/configuration/types.ts";
 import { startEmulator } from "../../src/emulator/index.ts";
 import type { Emulator, EmulatorOptions, RegisteredApp } from "../../src/emulator/index.ts";
+import { type Seams, withSeams } from "../helpers/index.ts";
 
 export type { Emulator, RegisteredApp };
 
@@ -22,14 +23,7 @@ export const STORAGE_RESOURCE = "https://storage.azure.com";
 /** A second scope, to tell cache keys apart. */
 export const VAULT_SCOPE = "https://vault.azure.net/.default";
 
-/** A clock that only moves when told to: starts at the real time, so assertions signed now stay valid. */
-export class TestClock {
-  #now = Date.now();
-  readonly now = (): number => this.#now;
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
+export { TestClock } from "../helpers/index.ts";
 
 /**
  * One emulator and the credentials and temporary directories of a test file; `close()` releases
@@ -61,10 +55,8 @@ export class Harness {
    * A credential from `options`, closed by {@link Harness.close}. Retries do not sleep, and the
    * environment is empty unless given, so the machine's `AZURE_*` variables play no part.
    */
-  credential(options: BoundClientCredentialOptions, hooks: InternalHooks = {}): BoundClientCredential {
-    return this.track(
-      withInternalHooks({ env: {}, retry: { sleep: async () => undefined }, ...hooks }, () => new BoundClientCredential(options)),
-    );
+  credential(options: BoundClientCredentialOptions, seams: Seams = {}): BoundClientCredential {
+    return this.track(new BoundClientCredential(withSeams(options, { env: {}, retry: { sleep: async () => undefined }, ...seams })));
   }
 
   /** Registers a credential made elsewhere so that {@link Harness.close} closes it. */

@@ -11,14 +11,10 @@ import { once } from "node:events";
 import { createServer, type AddressInfo } from "node:net";
 import { rootCertificates } from "node:tls";
 import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
-import {
-  AggregateAuthenticationError,
-  ChainedTokenCredential,
-  ClientSecretCredential,
-  CredentialUnavailableError,
-  getBearerTokenProvider,
-} from "@azure/identity";
-import { BoundClientCredential, type CredentialDescription } from "../../src/index.ts";
+import { AggregateAuthenticationError, ChainedTokenCredential, ClientSecretCredential, getBearerTokenProvider } from "@azure/identity";
+// Our own class, with @azure/identity's name: the chain tells errors apart by name, and the tests
+// below prove that it moves on past this one and stops at an AuthenticationError.
+import { BoundClientCredential, CredentialUnavailableError, type CredentialDescription } from "../../src/index.ts";
 import { startEmulator, type Emulator, type IssuedCertificate, type RegisteredApp } from "../../src/emulator/index.ts";
 
 const STORAGE_SCOPE = "https://storage.azure.com/.default";
@@ -81,6 +77,7 @@ describe("BoundClientCredential in ChainedTokenCredential", () => {
     const credential = bound(allUnavailable());
     await assert.rejects(credential.getToken(STORAGE_SCOPE), (error: unknown) => {
       assert.ok(error instanceof CredentialUnavailableError, `got ${String(error)}`);
+      assert.equal(error.name, "CredentialUnavailableError", "the name ChainedTokenCredential matches");
       assert.match(error.message, /clientCredentials\[0\] \(Path \/nonexistent\/bound-app\.pfx, bound\)/);
       assert.match(error.message, /clientCredentials\[1\] \(SignedAssertionFromManagedIdentity[^)]*bound\)/);
       assert.match(error.message, /clientCredentials\[2\] \(StoreWithThumbprint/);

@@ -160,6 +160,22 @@ describe("bound-credential token and doctor", () => {
     assert.match(run.stdout, /clientCredentials\[1\] \(CustomSignedAssertion MyAttestedProvider\) is unavailable: .*bound-credential cannot run it/);
   });
 
+  test("token --json: notServed holds only the entries that did not serve, read from the credential, not its log", async () => {
+    // The unbound secret is served through msal-node, which warns "No client info in response":
+    // a warning, not an entry that failed.
+    const file = await settings("secret-after-missing.json", [
+      { SourceType: "Path", CertificateDiskPath: path.join(directory, "missing.pfx"), UseBoundCredential: true },
+      { SourceType: "ClientSecret", ClientSecret: secret },
+    ]);
+    const run = await cli(["token", "--config", file, "--scope", STORAGE_SCOPE, ...hostFlags, "--json", "-q"], directory);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout) as { servedBy: string; notServed: string[] };
+    assert.match(report.servedBy, /^clientCredentials\[1\] \(ClientSecret\)/);
+    assert.equal(report.notServed.length, 1, report.notServed.join("\n"));
+    assert.match(report.notServed[0] ?? "", /^clientCredentials\[0\] \(Path .*missing\.pfx, bound\) is unavailable: .*does not exist/);
+    assert.doesNotMatch(report.notServed.join("\n"), /msal-node|client info/i);
+  });
+
   test("token: exit code 1 when no entry obtains a token, with every entry's reason and what to do next", async () => {
     const file = await settings("wrong-secret.json", [
       { SourceType: "Path", CertificateDiskPath: path.join(directory, "missing.pfx"), UseBoundCredential: true },
@@ -179,6 +195,15 @@ describe("bound-credential token and doctor", () => {
     const report = JSON.parse(json.stdout) as { ok: boolean; error: { name: string; message: string } };
     assert.equal(report.ok, false);
     assert.equal(report.error.name, "AuthenticationError");
+    const structured = (report.error as unknown as { code: string; entries: { index: number; outcome: string; aadsts?: number }[] });
+    assert.equal(structured.code, "BCC_AUTHENTICATION_FAILED");
+    assert.deepEqual(
+      structured.entries.map((e) => [e.index, e.outcome, e.aadsts]),
+      [
+        [0, "unavailable", undefined],
+        [1, "rejected", 7000215],
+      ],
+    );
   });
 
   test("token: without --ca-file the emulator is not trusted (verification stays on), exit code 1", async () => {

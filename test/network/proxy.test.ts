@@ -8,8 +8,9 @@ import "../helpers/imdsOnly.ts";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { inspect } from "node:util";
-import { CredentialUnavailableError } from "@azure/identity";
-import { BoundClientCredential, withInternalHooks } from "../../src/boundClientCredential.ts";
+import { BoundClientCredential } from "../../src/boundClientCredential.ts";
+import { CredentialUnavailableError } from "../../src/errors.ts";
+import { withSeams } from "../helpers/index.ts";
 import type { CredentialDescription } from "../../src/configuration/types.ts";
 import { Harness, rejectionOf, STORAGE_SCOPE, type RegisteredApp } from "../credential/support.ts";
 import { startForwardingProxy, type ForwardingProxy } from "./forwardingProxy.ts";
@@ -121,14 +122,20 @@ describe("token requests through a forwarding proxy", () => {
     const { authorityHost, mtlsAuthorityHost, mtlsPort } = hosts();
     const pem = `${String((bound as { certificate: string }).certificate)}${String((bound as { privateKey: string }).privateKey)}`;
     const credential = harness.track(
-      withInternalHooks({ env: {} }, () =>
-        new BoundClientCredential(app.tenantId, app.clientId, { certificate: pem }, {
-          useBoundCredential: true,
-          authorityHost,
-          mtlsAuthorityHost,
-          tls: { ca: harness.emulator.caCertificatePem },
-          proxyOptions: { host: "http://127.0.0.1", port: p.port },
-        }),
+      new BoundClientCredential(
+        app.tenantId,
+        app.clientId,
+        { certificate: pem },
+        withSeams(
+          {
+            useBoundCredential: true,
+            authorityHost,
+            mtlsAuthorityHost,
+            tls: { ca: harness.emulator.caCertificatePem },
+            proxyOptions: { host: "http://127.0.0.1", port: p.port },
+          },
+          { env: {} },
+        ),
       ),
     );
     const before = harness.emulator.journal.ofRoute("mtls.token").length;

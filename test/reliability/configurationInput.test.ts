@@ -12,8 +12,7 @@ const { optionsFromEnvironment } = await import("../../src/configuration/fromEnv
 const { normalizeOptions } = await import("../../src/configuration/validate.ts");
 const { BoundCredentialConfigurationError } = await import("../../src/errors.ts");
 
-const TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const CLIENT = "11111111-2222-3333-4444-555555555555";
+const { CLIENT, TENANT } = await import("../helpers/options.ts");
 const PATH_ENTRY = { sourceType: "Path", certificateDiskPath: "/certs/app.pfx" };
 
 function configurationErrorOf(fn: () => unknown): InstanceType<typeof BoundCredentialConfigurationError> {

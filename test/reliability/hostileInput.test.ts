@@ -14,7 +14,10 @@ import { inspect } from "node:util";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 
-const { BoundClientCredential, withInternalHooks } = await import("../../src/boundClientCredential.ts");
+const { BoundClientCredential } = await import("../../src/boundClientCredential.ts");
+const { withSeams } = await import("../helpers/index.ts");
+const { OFFLINE_ENTRY, testOptions } = await import("../helpers/options.ts");
+const { environmentOption } = await import("../../src/runtime.ts");
 const { optionsFromConfiguration } = await import("../../src/configuration/fromConfiguration.ts");
 const { ENVIRONMENT_VARIABLES, optionsFromEnvironment, USE_BOUND_CREDENTIAL_VARIABLE } = await import("../../src/configuration/fromEnvironment.ts");
 const { SOURCE_TYPES, SOURCE_KEYS } = await import("../../src/configuration/entries.ts");
@@ -598,17 +601,8 @@ describe("the assertion file (SignedAssertionFilePath)", () => {
     async () => {
       const path = join(directory, "out-of-range");
       await writeFile(path, `${base64url({ alg: "RS256" })}.${base64url({ exp: -1e13 })}.c2ln`);
-      const credential = withInternalHooks(
-        { env: {} },
-        () =>
-          new BoundClientCredential({
-            tenantId: "72f988bf-86f1-41af-91ab-2d7cd011db47",
-            clientId: "00000000-0000-0000-0000-000000000002",
-            clientCredentials: [
-              { sourceType: "SignedAssertionFilePath", signedAssertionFileDiskPath: path },
-              { sourceType: "StoreWithThumbprint", certificateStorePath: "CurrentUser/My", certificateThumbprint: "AB".repeat(20) },
-            ],
-          }),
+      const credential = new BoundClientCredential(
+        withSeams(testOptions([{ sourceType: "SignedAssertionFilePath", signedAssertionFileDiskPath: path }, OFFLINE_ENTRY]), { env: {} }),
       );
       try {
         const outcome = await credential.getToken("https://storage.azure.com/.default").then(
@@ -666,9 +660,21 @@ const hostile = fc.anything({
   maxDepth: 3,
 });
 
+/**
+ * `options` with an empty environment under its seam key, the value itself otherwise untouched: an
+ * object is copied by its property descriptors onto its own prototype (nothing is read, nothing
+ * changes category), anything else is passed as it is.
+ */
+function withEmptyEnvironment(options: unknown): unknown {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) return options;
+  const copy: object = Object.create(Object.getPrototypeOf(options) as object | null, Object.getOwnPropertyDescriptors(options));
+  Object.defineProperty(copy, environmentOption, { value: {} });
+  return copy;
+}
+
 /** Builds a credential from `options` without any network use; the constructor may only throw typed. */
 function construct(options: unknown): void {
-  const credential = typedOrValue(() => withInternalHooks({ env: {} }, () => new BoundClientCredential(options as never)), [BoundCredentialConfigurationError]);
+  const credential = typedOrValue(() => new BoundClientCredential(withEmptyEnvironment(options) as never), [BoundCredentialConfigurationError]);
   if (credential !== undefined) assert.ok(!JSON.stringify(credential).includes("secret-canary"));
 }
 
@@ -726,16 +732,7 @@ describe("options and configuration", () => {
 
   /** A credential whose only entry is a Windows store entry: always unavailable, never a request. */
   function offlineCredential() {
-    return withInternalHooks(
-      { env: {} },
-      () =>
-        new BoundClientCredential({
-          tenantId: "72f988bf-86f1-41af-91ab-2d7cd011db47",
-          clientId: "00000000-0000-0000-0000-000000000002",
-          additionallyAllowedTenants: ["*"],
-          clientCredentials: [{ sourceType: "StoreWithThumbprint", certificateStorePath: "CurrentUser/My", certificateThumbprint: "AB".repeat(20) }],
-        }),
-    );
+    return new BoundClientCredential(withSeams(testOptions([OFFLINE_ENTRY], { additionallyAllowedTenants: ["*"] }), { env: {} }));
   }
   const getTokenOptions = fc.record(
     { tenantId: anyText, claims: anyText, enableCae: fc.boolean(), requestOptions: fc.record({ timeout: fc.integer({ min: 1, max: 5000 }) }) },

@@ -39,28 +39,8 @@ export function collectUnhandledRejections(): RejectionCollector {
   };
 }
 
-/** A retry sleep that returns at once and records each delay it was asked for. */
-export interface RecordingSleep {
-  readonly delays: number[];
-  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** Forgets the delays recorded so far. */
-  reset(): void;
-}
-
-/** A {@link RecordingSleep}; it honours an aborted signal as the real sleep does. */
-export function recordingSleep(): RecordingSleep {
-  const delays: number[] = [];
-  return {
-    delays,
-    sleep: async (ms, signal) => {
-      signal?.throwIfAborted();
-      delays.push(ms);
-    },
-    reset() {
-      delays.length = 0;
-    },
-  };
-}
+/** The shared recording sleep: returns at once, records each delay, honours an aborted signal. */
+export { recordingSleep, type RecordingSleep } from "../helpers/index.ts";
 
 /**
  * `promise`, or a test failure when it is still pending after `ms`: a fault must end in an

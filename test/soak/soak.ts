@@ -24,7 +24,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import type { EmulatorProcessMessage, SoakSetup } from "./emulatorProcess.ts";
 
-const { BoundClientCredential, withInternalHooks } = await import("../../src/boundClientCredential.ts");
+const { BoundClientCredential } = await import("../../src/boundClientCredential.ts");
+const { withSeams } = await import("../helpers/index.ts");
 type CredentialDescription = import("../../src/configuration/types.ts").CredentialDescription;
 type BoundClientCredentialType = InstanceType<typeof BoundClientCredential>;
 
@@ -198,10 +199,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       },
     ];
     for (const { flow, entries, multiTenant } of flows) {
-      const credential = withInternalHooks(
-        { env: {} },
-        () =>
-          new BoundClientCredential({
+      const credential = new BoundClientCredential(
+        withSeams(
+          {
             tenantId: homeTenant,
             clientId: setup.clientId,
             authorityHost: setup.authorityHost,
@@ -210,7 +210,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
             tls: { ca: setup.caCertificatePem },
             additionallyAllowedTenants: ["*"],
             clientCredentials: entries,
-          }),
+          },
+          { env: {} },
+        ),
       );
       credentials.push({ flow, credential, multiTenant });
     }

@@ -146,26 +146,8 @@ export async function createPki(): Promise<Pki> {
   return { ca, server, clientA, clientB, rogueServer, rogueCa };
 }
 
-/** A deferred promise, to hold a server response until the test releases it. */
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** A sleep that records delays and returns at once (or rejects if the signal is aborted). */
-export function recordingSleep(): { delays: number[]; sleep: (ms: number, signal?: AbortSignal) => Promise<void> } {
-  const delays: number[] = [];
-  return {
-    delays,
-    sleep: async (ms, signal) => {
-      signal?.throwIfAborted();
-      delays.push(ms);
-    },
-  };
-}
+/** The shared deferred promise and recording sleep. */
+export { deferred, recordingSleep } from "../helpers/index.ts";
 
 /** Sends a JSON answer. */
 export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -2,12 +2,16 @@ import assert from "node:assert/strict";
 import type { ServerResponse } from "node:http";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { HttpClient } from "../../src/transport/httpClient.ts";
-import { clearRegionCache, resolveRegion } from "../../src/transport/region.ts";
+import { RegionCache, resolveRegion as resolveWithCache } from "../../src/transport/region.ts";
 import { closedPort, deferred, json, recordingSleep, startHttpServer, type TestServer } from "./fixtures.ts";
 
 let http: HttpClient;
 let imds: TestServer;
 let answer: (url: string, res: ServerResponse) => void | Promise<void>;
+/** Each test starts with a region cache of its own, as a new process would. */
+let cache = new RegionCache();
+const resolveRegion = (...args: [Parameters<typeof resolveWithCache>[0], Parameters<typeof resolveWithCache>[1], Parameters<typeof resolveWithCache>[2]]) =>
+  resolveWithCache(...args, cache);
 
 before(async () => {
   http = new HttpClient();
@@ -18,7 +22,7 @@ after(async () => {
   await imds.close();
 });
 beforeEach(() => {
-  clearRegionCache();
+  cache = new RegionCache();
   imds.requests.length = 0;
   answer = (_url, res) => json(res, 200, { location: "WestEurope", name: "vm" });
 });

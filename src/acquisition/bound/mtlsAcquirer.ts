@@ -1,4 +1,5 @@
 import type { NormalizedOptions } from "../../configuration/normalized.ts";
+import { BoundCredentialError } from "../../errors.ts";
 import type { LoadedCertificate } from "../../sources/loadedCertificate.ts";
 import type { AssertionResult } from "../../sources/types.ts";
 import type { HttpClient } from "../../transport/httpClient.ts";
@@ -6,16 +7,18 @@ import { postTokenRequest, type TokenClientRetryOptions } from "../../transport/
 import { buildClaimsParameter, capabilitiesFor } from "../claims.ts";
 import { AssertionSigner } from "../clientAssertion.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
+import { grantFields } from "./grants.ts";
 
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 const JWT_POP = "urn:ietf:params:oauth:client-assertion-type:jwt-pop";
 
 /** Raised when the mTLS endpoint answers with a token that is not a Bearer token. */
-export class UnexpectedTokenTypeError extends Error {
+export class UnexpectedTokenTypeError extends BoundCredentialError {
   readonly tokenType: string;
   constructor(tokenType: string, host: string) {
     super(
+      "BCC_UNEXPECTED_TOKEN_TYPE",
       `The mutual TLS token endpoint ${host} answered with a token of type "${tokenType}" where a Bearer token was asked for; ` +
         `a certificate-bound (mtls_pop) token cannot be used by Azure SDK clients, so it was refused.`,
     );
@@ -75,7 +78,7 @@ export class MtlsAcquirer {
     const claims = buildClaimsParameter(request.claims, capabilitiesFor(this.#options.clientCapabilities, request.enableCae));
     const form: Record<string, string> = {
       client_id: this.#options.clientId,
-      grant_type: "client_credentials",
+      ...grantFields(request.kind),
       scope: request.scopes.join(" "),
       client_info: "2",
       ...credential,

@@ -1,3 +1,5 @@
+import { tenantAuthorityFor, tokenEndpointFor } from "../../transport/endpoints.ts";
+
 /**
  * The discovery documents msal-node would otherwise fetch. Handing them over means msal-node makes
  * no instance-discovery or OpenID-configuration call at all — in particular none to a real Microsoft
@@ -9,9 +11,9 @@ export function authorityMetadataFor(authorityHost: string, tenantId: string): {
   cloudDiscoveryMetadata: string;
 } {
   const host = new URL(authorityHost).host;
-  const base = `https://${host}/${tenantId}`;
+  const base = tenantAuthorityFor(`https://${host}`, tenantId);
   const openIdConfiguration = {
-    token_endpoint: `${base}/oauth2/v2.0/token`,
+    token_endpoint: tokenEndpointFor(`https://${host}`, tenantId),
     token_endpoint_auth_methods_supported: ["client_secret_post", "private_key_jwt", "client_secret_basic"],
     jwks_uri: `${base}/discovery/v2.0/keys`,
     response_modes_supported: ["query", "fragment", "form_post"],

@@ -7,19 +7,51 @@ import {
   type INetworkModule,
 } from "@azure/msal-node";
 import type { NormalizedEntry, NormalizedOptions } from "../../configuration/normalized.ts";
+import { BoundCredentialError } from "../../errors.ts";
 import type { CredentialLogger } from "../../logging.ts";
 import type { SourceMaterial } from "../../sources/types.ts";
+import { UnsupportedGrantError } from "../bound/grants.ts";
 import { capabilitiesFor } from "../claims.ts";
 import { AssertionSigner } from "../clientAssertion.ts";
 import type { AcquiredToken, TokenRequest } from "../types.ts";
+import { tenantAuthorityFor, tokenEndpointFor } from "../../transport/endpoints.ts";
 import { authorityMetadataFor } from "./authorityMetadata.ts";
 import { currentRequestScope, runInRequestScope, type RequestScope } from "./requestScope.ts";
 
 /** Raised when msal-node answers without an access token or expiry (should not happen). */
-export class MsalResultError extends Error {
+export class MsalResultError extends BoundCredentialError {
   constructor(message: string) {
-    super(message);
+    super("BCC_INVALID_TOKEN_RESPONSE", message);
     this.name = "MsalResultError";
+  }
+}
+
+/**
+ * The msal-node call for the request's kind: adding a grant to the unbound path is adding its case
+ * here (`acquireTokenOnBehalfOf` for On-Behalf-Of).
+ */
+function requestByKind(
+  app: ConfidentialClientApplication,
+  request: TokenRequest,
+  region: string | undefined,
+  extraQueryParameters: Readonly<Record<string, string>> | undefined,
+): Promise<AuthenticationResult | null> {
+  switch (request.kind.grant) {
+    case "client_credentials":
+      return app.acquireTokenByClientCredential(
+        withExtraQueryParameters(
+          {
+            scopes: [...request.scopes],
+            correlationId: request.correlationId,
+            skipCache: true,
+            ...(request.claims === undefined ? {} : { claims: request.claims }),
+            ...(region === undefined ? {} : { azureRegion: region }),
+          },
+          extraQueryParameters,
+        ),
+      );
+    case "on_behalf_of":
+      return Promise.reject(new UnsupportedGrantError(request.kind.grant));
   }
 }
 
@@ -66,20 +98,7 @@ export class MsalAcquirer {
     const startedReal = Date.now();
     let result: AuthenticationResult | null;
     try {
-      result = await runInRequestScope(scope, () =>
-        app.acquireTokenByClientCredential(
-          withExtraQueryParameters(
-            {
-              scopes: [...request.scopes],
-              correlationId: request.correlationId,
-              skipCache: true,
-              ...(request.claims === undefined ? {} : { claims: request.claims }),
-              ...(region === undefined ? {} : { azureRegion: region }),
-            },
-            this.#options.extraQueryParameters,
-          ),
-        ),
-      );
+      result = await runInRequestScope(scope, () => requestByKind(app, request, region, this.#options.extraQueryParameters));
     } catch (error) {
       throw scope.failure ?? error;
     } finally {
@@ -96,7 +115,7 @@ export class MsalAcquirer {
       accessToken: result.accessToken,
       expiresOnTimestamp: started + lifetimeMs,
       refreshInSeconds: refreshOn === undefined ? undefined : Math.max(0, Math.floor((refreshOn - startedReal) / 1000)),
-      tokenEndpoint: `${this.#options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+      tokenEndpoint: tokenEndpointFor(this.#options.authorityHost, request.tenantId),
     };
   }
 
@@ -126,7 +145,7 @@ export class MsalAcquirer {
               clientAssertion: (config) =>
                 this.#signer.take(
                   material.certificate,
-                  config.tokenEndpoint ?? `${options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+                  config.tokenEndpoint ?? tokenEndpointFor(options.authorityHost, request.tenantId),
                   options.sendCertificateChain,
                 ),
             }
@@ -137,7 +156,7 @@ export class MsalAcquirer {
                 const scope = currentRequestScope();
                 const result = await material.getAssertion({
                   clientId: config.clientId,
-                  tokenEndpoint: config.tokenEndpoint ?? `${options.authorityHost}/${request.tenantId}/oauth2/v2.0/token`,
+                  tokenEndpoint: config.tokenEndpoint ?? tokenEndpointFor(options.authorityHost, request.tenantId),
                   tenantId: request.tenantId,
                   bound: false,
                   ...(scope === undefined ? {} : { abortSignal: scope.signal }),
@@ -150,7 +169,7 @@ export class MsalAcquirer {
     return {
       auth: {
         clientId: options.clientId,
-        authority: `${options.authorityHost}/${request.tenantId}`,
+        authority: tenantAuthorityFor(options.authorityHost, request.tenantId),
         ...metadata,
         ...(capabilities.length === 0 ? {} : { clientCapabilities: [...capabilities] }),
         ...credential,

@@ -267,17 +267,5 @@ export function contextWith(
   };
 }
 
-/** A clock the test moves by hand. */
-export class ManualClock {
-  #now: number;
-  constructor(start = Date.now()) {
-    this.#now = start;
-  }
-  readonly now = (): number => this.#now;
-  set(value: number): void {
-    this.#now = value;
-  }
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
+/** The shared test clock, by the name these tests know it. */
+export { TestClock as ManualClock } from "../../helpers/index.ts";
