@@ -291,9 +291,15 @@ class SharedLevel {
     const controller = new AbortController();
     let settle!: (value: typeof UNAVAILABLE) => void;
     const stop = new Promise<typeof UNAVAILABLE>((resolve) => (settle = resolve));
+    let expire: NodeJS.Immediate | undefined;
+    // Timers run before I/O in a turn of the event loop (Node.js docs, "The Node.js Event Loop"):
+    // when this process was busy past the budget, the store's answer may already wait in a socket.
+    // One poll phase goes first (setImmediate runs after it), so only the store's slowness counts.
     const timer = setTimeout(() => {
-      controller.abort(new DOMException(`the ${operation} took longer than ${this.#timeoutMs} ms`, "TimeoutError"));
-      settle(UNAVAILABLE);
+      expire = setImmediate(() => {
+        controller.abort(new DOMException(`the ${operation} took longer than ${this.#timeoutMs} ms`, "TimeoutError"));
+        settle(UNAVAILABLE);
+      });
     }, this.#timeoutMs);
     const onAbort = (): void => {
       controller.abort(caller?.reason);
@@ -317,6 +323,7 @@ class SharedLevel {
       return UNAVAILABLE;
     } finally {
       clearTimeout(timer);
+      if (expire !== undefined) clearImmediate(expire);
       caller?.removeEventListener("abort", onAbort);
     }
   }

@@ -25,6 +25,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   cache: [],
   acquisition: ["configuration", "sources", "transport", "cache"],
   emulator: [],
+  // The Redis store (a subpath of its own) implements the second-level contract of the cache.
+  redis: ["cache"],
   cli: ["*"],
   "(top)": ["*"],
 };
