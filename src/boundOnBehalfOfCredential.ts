@@ -117,7 +117,8 @@ function dropInEntry(options: Record<string, unknown>, chosen: (typeof DROP_IN_K
         useBoundCredential,
       };
     case "clientSecret":
-      return { sourceType: "ClientSecret", clientSecret: options["clientSecret"] as string, useBoundCredential };
+      // A secret cannot bind; validation refuses `useBoundCredential: true` with its own error, so it is passed on as given.
+      return { sourceType: "ClientSecret", clientSecret: options["clientSecret"] as string, useBoundCredential } as unknown as CredentialDescription;
     case "getAssertion": {
       const getAssertion = options["getAssertion"];
       if (typeof getAssertion !== "function") {

@@ -5,6 +5,7 @@ import { MtlsEndpointUnsupportedError } from "../transport/endpoints.ts";
 import { EntraError } from "../transport/entraError.ts";
 import { TransportError, type TransportErrorKind } from "../transport/errors.ts";
 import { transportErrorIn } from "../transport/msalNetworkClient.ts";
+import { firstLine } from "../text.ts";
 import { TokenResponseError } from "../transport/tokenResponse.ts";
 import { AADSTS_RULES } from "./aadstsCodes.ts";
 import { UnsupportedGrantError } from "./bound/grants.ts";
@@ -170,11 +171,6 @@ function msalDescription(message: string): string {
 
 function isAbort(error: unknown): boolean {
   return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
-}
-
-function firstLine(text: string): string {
-  const line = text.split(/\r?\n/)[0] ?? "";
-  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
 function failure(outcome: EntryOutcome, reason: string, error: unknown, code: EntryFailureCode): EntryFailure {

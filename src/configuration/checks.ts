@@ -3,9 +3,10 @@
  * {@link BoundCredentialConfigurationError} naming the field and the fix. Values are never copied
  * into messages unless a caller deliberately echoes a field known not to be secret.
  */
+import type { TokenCredential } from "@azure/core-auth";
 import { BoundCredentialConfigurationError, type ConfigurationErrorCode } from "../errors.ts";
 import type { PathNaming, PathSegment } from "./naming.ts";
-import { closestMatch } from "./suggest.ts";
+import { closestMatch, MAX_SUGGESTION_INPUT_LENGTH } from "./suggest.ts";
 
 /** A location in the input: option path segments, or an already spelled name such as `AZURE_AUTHORITY_HOST`. */
 export type Where = readonly PathSegment[] | string;
@@ -114,8 +115,13 @@ export function rejectUnknownKeys(
       (match !== undefined && match.toLowerCase() === key.toLowerCase()
         ? `Rename it to ${c.key(match)}: option keys are case-sensitive here (use fromConfiguration for an appsettings.json section with PascalCase keys).`
         : `Remove it, or use one of: ${allowed.map((k) => c.key(k)).join(", ")}.`);
-    c.fail("BCC_UNKNOWN_OPTION", [...path, key], `is not an option of ${where}.${suggestion}`, remedy);
+    c.fail("BCC_UNKNOWN_OPTION", [...path, shortKey(key)], `is not an option of ${where}.${suggestion}`, remedy);
   }
+}
+
+/** A key as errors and logs name it: a very long one is cut, so that the message stays small. */
+export function shortKey(key: string): string {
+  return key.length > MAX_SUGGESTION_INPUT_LENGTH ? `${key.slice(0, MAX_SUGGESTION_INPUT_LENGTH)}…` : key;
 }
 
 /** Options of {@link readString}. */
@@ -228,7 +234,7 @@ export function readStringArray(
 }
 
 /** Whether `value` looks like an `@azure/core-auth` TokenCredential. */
-export function isTokenCredentialLike(value: unknown): boolean {
+export function isTokenCredentialLike(value: unknown): value is TokenCredential {
   return (
     (typeof value === "object" || typeof value === "function") &&
     value !== null &&
@@ -237,13 +243,17 @@ export function isTokenCredentialLike(value: unknown): boolean {
 }
 
 /** Deep copy of plain JSON-like data (objects and arrays), frozen; other values are kept as they are. */
-export function frozenDataCopy(value: unknown): unknown {
+export function frozenDataCopy<T>(value: T): T {
+  return copyFrozen(value) as T;
+}
+
+function copyFrozen(value: unknown): unknown {
   if (Array.isArray(value)) {
-    return Object.freeze(value.map((item: unknown) => frozenDataCopy(item)));
+    return Object.freeze(value.map((item: unknown) => copyFrozen(item)));
   }
   if (isPlainObject(value)) {
     const copy: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) copy[k] = frozenDataCopy(v);
+    for (const [k, v] of Object.entries(value)) copy[k] = copyFrozen(v);
     return Object.freeze(copy);
   }
   return value;

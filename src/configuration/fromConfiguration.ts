@@ -8,8 +8,8 @@
  */
 import { BoundCredentialConfigurationError } from "../errors.ts";
 import { credentialLogger } from "../logging.ts";
-import { Checker, describeType, isPlainObject } from "./checks.ts";
-import { SOURCE_KEYS, SOURCE_TYPES } from "./entries.ts";
+import { Checker, describeType, isPlainObject, shortKey } from "./checks.ts";
+import { COMMON_ENTRY_KEYS, descriptorOf, SOURCE_TYPES, sourceTypesWithKey } from "./entries.ts";
 import { MappedNaming, pascalCase, type PathSegment } from "./naming.ts";
 import { closestMatch } from "./suggest.ts";
 import type { BoundClientCredentialOptions, CredentialSourceType } from "./types.ts";
@@ -57,8 +57,25 @@ const SECTION_KEYS = [
   "ClientCredentialsUsingManagedIdentity",
 ];
 
-/** Entry keys that only code can supply (functions and credentials), never a JSON file. */
-const CODE_ONLY_KEYS = new Set(["getAssertion", "keyVaultCredential", "certificate", "privateKey", "privateKeyPassword"]);
+/**
+ * Keys of Identity.Web's `CredentialDescription` (Microsoft.Identity.Abstractions
+ * `CredentialDescription.cs`) that describe nothing this library reads from a file: they are
+ * ignored without a warning, as Identity.Web ignores what does not apply to a source type.
+ */
+const IDENTITY_WEB_KEYS_NOT_READ = new Set(
+  ["Id", "TokenExchangeAuthority", "Algorithm", "DecryptKeysAuthenticationOptions", "CachedValue", "CredentialType"].map((k) =>
+    k.toLowerCase(),
+  ),
+);
+
+/** Identity.Web's generic aliases of the source-specific keys, which this library does not read. */
+const GENERIC_ALIASES: ReadonlyMap<string, string> = new Map([
+  ["container", "KeyVaultUrl, CertificateStorePath or CertificateDiskPath"],
+  ["referenceorvalue", "KeyVaultCertificateName, CertificateThumbprint, CertificateDistinguishedName, CertificateSubjectName, Base64EncodedValue, ClientSecret or SignedAssertionFileDiskPath"],
+]);
+
+/** Names that were proposed for a setting and not adopted, with the setting that was. */
+const NOT_ADOPTED: ReadonlyMap<string, string> = new Map([["preferboundcredential", "UseBoundCredential"]]);
 
 /** Section names of option keys whose names differ from the options. */
 const SECTION_NAME_OF: Readonly<Record<string, string>> = {
@@ -71,8 +88,12 @@ const SECTION_NAME_OF: Readonly<Record<string, string>> = {
  * section, validating them so that mistakes are reported with the section's own paths (for
  * example `AzureAd.ClientCredentials[0].CertificateDiskPath`).
  *
- * Ignored, as Identity.Web ignores them: unknown keys, `TokenExchangeAuthority`, `Algorithm`, and
- * the legacy credentials when `ClientCredentials` is non-empty.
+ * Ignored, as Identity.Web ignores them: the section's other keys (`CallbackPath`, `Scopes`, …),
+ * `TokenExchangeAuthority`, `Algorithm`, and the legacy credentials when `ClientCredentials` is
+ * non-empty. A key of an entry that its source type does not have is ignored too, but logged as a
+ * warning with the closest key, since it usually is a typo. `Authority` may be a CIAM authority
+ * without a tenant (`https://contoso.ciamlogin.com`), whose tenant is then `contoso.onmicrosoft.com`;
+ * `ExtraQueryParameters` is sent on every token request.
  *
  * @param section - the parsed section, or a whole `appsettings.json` object holding `AzureAd`
  * @param overrides - options that a file cannot express (`customSignedAssertionProviders`,
@@ -96,6 +117,12 @@ export function optionsFromConfiguration(
   const options: Record<string, unknown> = {};
 
   readIdentity(c, view, naming, options);
+  const extra = view.get("ExtraQueryParameters");
+  if (extra !== undefined) {
+    // MSAL.NET appends them to its requests; the validator checks names and values.
+    naming.set(["extraQueryParameters"], extra.path, true);
+    options["extraQueryParameters"] = extra.value;
+  }
 
   const clientId = view.get("ClientId");
   if (clientId !== undefined) {
@@ -274,6 +301,23 @@ function coerceBoolean(value: unknown): unknown {
   return value;
 }
 
+/** The host suffix of Microsoft Entra External ID (CIAM) authorities. */
+const CIAM_HOST_SUFFIX = ".ciamlogin.com";
+
+/**
+ * For a CIAM authority without a tenant segment (`https://contoso.ciamlogin.com`), its login host
+ * and the tenant MSAL.NET derives from the host's first label (`contoso.onmicrosoft.com`).
+ */
+function ciamTenantOf(authority: string): { instance: string; tenant: string } | undefined {
+  if (!URL.canParse(authority)) return undefined;
+  const url = new URL(authority);
+  const host = url.hostname.toLowerCase();
+  if (!host.endsWith(CIAM_HOST_SUFFIX)) return undefined;
+  const label = host.slice(0, -CIAM_HOST_SUFFIX.length);
+  if (label === "" || label.includes(".")) return undefined;
+  return { instance: url.origin, tenant: `${label}.onmicrosoft.com` };
+}
+
 /** Tenant and login host, with Identity.Web's precedence between Instance/TenantId and Authority. */
 function readIdentity(c: Checker, view: SectionView, naming: MappedNaming, options: Record<string, unknown>): void {
   const instance = view.string("Instance");
@@ -296,19 +340,28 @@ function readIdentity(c: Checker, view: SectionView, naming: MappedNaming, optio
       const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(trimmed);
       const start = scheme === null ? 0 : scheme[0].length;
       const slash = trimmed.indexOf("/", start);
-      if (slash === -1) {
+      const ciam = slash === -1 ? ciamTenantOf(trimmed) : undefined;
+      if (ciam !== undefined) {
+        // MSAL.NET's CiamAuthorityHelper: https://contoso.ciamlogin.com means the tenant
+        // contoso.onmicrosoft.com at that host.
+        instanceValue = ciam.instance;
+        tenantValue = ciam.tenant;
+        instancePath = authority.path;
+        tenantPath = authority.path;
+      } else if (slash === -1) {
         c.fail(
           "BCC_INVALID_VALUE",
           authority.path,
           "has no tenant segment after the host.",
           `Use https://login.microsoftonline.com/{tenant}/v2.0, or set ${naming.key("authorityHost")} and ${naming.key("tenantId")}.`,
         );
+      } else {
+        const next = trimmed.indexOf("/", slash + 1);
+        instanceValue = trimmed.slice(0, slash);
+        tenantValue = trimmed.slice(slash + 1, next === -1 ? trimmed.length : next);
+        instancePath = authority.path;
+        tenantPath = authority.path;
       }
-      const next = trimmed.indexOf("/", slash + 1);
-      instanceValue = trimmed.slice(0, slash);
-      tenantValue = trimmed.slice(slash + 1, next === -1 ? trimmed.length : next);
-      instancePath = authority.path;
-      tenantPath = authority.path;
     } else if (tenant === undefined) {
       c.fail(
         "BCC_MISSING_FIELD",
@@ -352,7 +405,6 @@ function readCredentials(
   naming: MappedNaming,
   ignored: Map<string, string[]>,
 ): unknown[] {
-  const uami = view.string("UserAssignedManagedIdentityClientId");
   const listed = view.get("ClientCredentials");
   const entries: unknown[] = [];
   if (listed !== undefined) {
@@ -367,9 +419,10 @@ function readCredentials(
           : `Write ${listed.key} as a JSON array of credential descriptions.`,
       );
     }
-    listed.value.forEach((raw: unknown, index) => {
-      entries.push(convertEntry(c, naming, raw, `${listed.path}[${index}]`, index, uami, ignored));
-    });
+    // An index loop, not forEach: a hole in the array is an entry that is missing, not one to skip.
+    for (let index = 0; index < listed.value.length; index++) {
+      entries.push(convertEntry(c, view, naming, listed.value[index], `${listed.path}[${index}]`, index, ignored));
+    }
   }
   const legacySecret = view.get("ClientSecret");
   if (entries.length > 0) {
@@ -413,9 +466,9 @@ function readCredentials(
         `Write ${certificates.key} as a JSON array of certificate descriptions.`,
       );
     }
-    certificates.value.forEach((raw: unknown, position) => {
-      entries.push(convertEntry(c, naming, raw, `${certificates.path}[${position}]`, entries.length, uami, ignored));
-    });
+    for (let position = 0; position < certificates.value.length; position++) {
+      entries.push(convertEntry(c, view, naming, certificates.value[position], `${certificates.path}[${position}]`, entries.length, ignored));
+    }
   }
   if (legacySecret !== undefined && legacySecret.value !== "") {
     const index = entries.length;
@@ -428,11 +481,11 @@ function readCredentials(
 
 function convertEntry(
   c: Checker,
+  section: SectionView,
   naming: MappedNaming,
   raw: unknown,
   spelled: string,
   index: number,
-  uami: Found | undefined,
   ignored: Map<string, string[]>,
 ): unknown {
   const at: readonly PathSegment[] = ["clientCredentials", index];
@@ -457,9 +510,11 @@ function convertEntry(
     }
   }
   if (sourceType === undefined) return entry;
-  const used = new Set(["sourcetype", "skip", "useboundcredential"]);
-  for (const key of SOURCE_KEYS[sourceType]) {
-    if (CODE_ONLY_KEYS.has(key)) continue;
+  const descriptor = descriptorOf(sourceType);
+  const codeOnly: readonly string[] = descriptor.codeOnlyKeys ?? [];
+  const used = new Set(COMMON_ENTRY_KEYS.map((k) => k.toLowerCase()));
+  for (const key of descriptor.keys) {
+    if (codeOnly.includes(key)) continue;
     const found = view.get(key);
     if (found !== undefined) {
       naming.set([...at, key], found.path);
@@ -467,14 +522,61 @@ function convertEntry(
       used.add(key.toLowerCase());
     }
   }
-  ignored.set(spelled, Object.keys(raw).filter((key) => !used.has(key.toLowerCase())));
-  if (sourceType === "KeyVault" && entry["managedIdentityClientId"] === undefined && uami !== undefined) {
-    // Identity.Web's KeyVault loader falls back to the section-wide user-assigned identity.
-    naming.set([...at, "managedIdentityClientId"], uami.path);
-    entry["managedIdentityClientId"] = uami.value;
-  }
+  // An own key whose value is null counts as absent (as in JSON binding), not as a stray key.
+  const own = new Set(descriptor.keys.filter((k) => !codeOnly.includes(k)).map((k) => k.toLowerCase()));
+  const unused = Object.keys(raw).filter((key) => !used.has(key.toLowerCase()) && !own.has(key.toLowerCase()));
+  ignored.set(spelled, unused);
+  for (const key of unused) warnIgnoredEntryKey(spelled, sourceType, key, descriptor.keys, codeOnly);
+  descriptor.fromSection?.({
+    has: (key) => entry[key] !== undefined,
+    sectionString: (name) => section.string(name),
+    set: (key, from) => {
+      naming.set([...at, key], from.path);
+      entry[key] = from.value;
+    },
+  });
   return entry;
 }
+
+/**
+ * Identity.Web ignores entry keys it does not know, so a misspelled or invented flag (such as
+ * `PreferBoundCredential`) silently changes nothing. Say so, with the closest key of the source type.
+ */
+function warnIgnoredEntryKey(
+  spelled: string,
+  sourceType: CredentialSourceType,
+  key: string,
+  keys: readonly string[],
+  codeOnly: readonly string[],
+): void {
+  // Keys are looked at only when short: a name of megabytes is described, never compared or echoed.
+  const lower = key.length > 64 ? undefined : key.toLowerCase();
+  if (lower !== undefined && IDENTITY_WEB_KEYS_NOT_READ.has(lower)) return;
+  const where = `${spelled}.${shortKey(key)}`;
+  let why: string;
+  const adopted = lower === undefined ? undefined : NOT_ADOPTED.get(lower);
+  const alias = lower === undefined ? undefined : GENERIC_ALIASES.get(lower);
+  const owners = lower === undefined ? [] : sourceTypesWithKey(SOURCE_KEYS_BY_LOWER.get(lower) ?? "");
+  const codeOnlyMatch = codeOnly.find((k) => k.toLowerCase() === lower);
+  if (adopted !== undefined) {
+    why = `did you mean ${adopted}? ${key} was proposed and not adopted.`;
+  } else if (alias !== undefined) {
+    why = `this library reads the source-specific keys instead (${alias}).`;
+  } else if (codeOnlyMatch !== undefined) {
+    why = `${pascalCase(codeOnlyMatch)} can only be given in code, through the overrides of fromConfiguration.`;
+  } else if (owners.length > 0) {
+    why = `it is a setting of SourceType ${owners.join(" or ")}, not of ${sourceType}.`;
+  } else {
+    const match = closestMatch(key, [...COMMON_ENTRY_KEYS, ...keys].map(pascalCase));
+    why = `it is not a setting of a ${sourceType} entry.${match === undefined ? "" : ` Did you mean ${match}?`}`;
+  }
+  log.warning(`${where} is ignored: ${why}`);
+}
+
+/** Every source type's own key, by its lower-case spelling. */
+const SOURCE_KEYS_BY_LOWER: ReadonlyMap<string, string> = new Map(
+  SOURCE_TYPES.flatMap((type) => descriptorOf(type).keys.map((key): [string, string] => [key.toLowerCase(), key])),
+);
 
 /**
  * The source type name for a `SourceType` value given by name (any case) or by its number in the

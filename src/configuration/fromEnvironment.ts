@@ -58,6 +58,14 @@ export function optionsFromEnvironment(env: Environment = process.env): BoundCli
   const variableOf: Record<string, string> = { authorityHost: "AZURE_AUTHORITY_HOST", mtlsAuthorityHost: MTLS_AUTHORITY_HOST_VARIABLE };
   const naming = new MappedNaming("environment", (name) => variableOf[name] ?? name);
   const c: Checker = new Checker(naming);
+  if (typeof env !== "object" || env === null) {
+    c.fail(
+      "BCC_INVALID_OPTIONS",
+      "environment",
+      `The environment must be an object of variables but is ${describeType(env)}.`,
+      "Pass process.env or an object such as { AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_CERTIFICATE_PATH }, or leave it out.",
+    );
+  }
   // An empty variable counts as unset, as in @azure/identity.
   const read = (name: string): string | undefined => {
     const value: unknown = env[name];

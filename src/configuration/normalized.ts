@@ -1,16 +1,14 @@
 import type { TokenCredential } from "@azure/core-auth";
-import type {
-  AttestationProvider,
-  CredentialDescription,
-  CustomSignedAssertionProvider,
-} from "./types.ts";
+import type { NormalizedDescriptionOf } from "../sources/index.ts";
+import type { AttestationProvider, CredentialSourceType, CustomSignedAssertionProvider } from "./types.ts";
 import type { NormalizedNetworkOptions } from "./network.ts";
 
 /**
- * One validated entry of the ordered list. `description` is a frozen copy of what the user gave,
- * with defaults applied; secrets stay inside it and it must never be logged or put in an error.
+ * One validated entry of the ordered list whose description is `D`: a frozen copy of what the user
+ * gave, with the source type's defaults applied; secrets stay inside it and it must never be logged
+ * or put in an error.
  */
-export interface NormalizedEntry {
+export interface NormalizedEntryOf<D> {
   /** Position in the user's list. */
   readonly index: number;
   /**
@@ -22,8 +20,14 @@ export interface NormalizedEntry {
   readonly bound: boolean;
   /** Whether the user switched the entry off; skipped entries are never loaded. */
   readonly skip: boolean;
-  readonly description: Readonly<CredentialDescription>;
+  /** The checked fields; `skip` and `useBoundCredential` are the entry's own, above. */
+  readonly description: D;
 }
+
+/** One validated entry of the ordered list, of any source type (discriminated by `description.sourceType`). */
+export type NormalizedEntry = {
+  [K in CredentialSourceType]: NormalizedEntryOf<NormalizedDescriptionOf<K>>;
+}[CredentialSourceType];
 
 /** Validated, frozen options: everything the credential needs, read once. */
 export interface NormalizedOptions {
@@ -42,6 +46,8 @@ export interface NormalizedOptions {
   readonly additionallyAllowedTenants: readonly string[];
   readonly sendCertificateChain: boolean;
   readonly clientCapabilities: readonly string[];
+  /** Query parameters for every token request, possibly none; absent in options built by hand. */
+  readonly extraQueryParameters?: Readonly<Record<string, string>>;
   /** Extra trusted CAs (PEM), possibly empty. */
   readonly tlsCa: readonly string[];
   readonly allowLoggingAccountIdentifiers: boolean;

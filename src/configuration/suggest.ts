@@ -25,11 +25,19 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
+ * Names longer than this get no suggestion: no option or source type is anywhere near as long, and
+ * the edit distance costs time and memory in the product of the lengths.
+ */
+export const MAX_SUGGESTION_INPUT_LENGTH = 64;
+
+/**
  * The candidate closest to `input`, or undefined when none is close enough to be a plausible typo.
  * A distance up to a third of the input's length is accepted (at least 2), which catches a dropped
  * word such as `certificatePath` for `certificateDiskPath` without suggesting unrelated names.
+ * Inputs longer than {@link MAX_SUGGESTION_INPUT_LENGTH} get none.
  */
 export function closestMatch(input: string, candidates: Iterable<string>): string | undefined {
+  if (input.length > MAX_SUGGESTION_INPUT_LENGTH) return undefined;
   const needle = input.toLowerCase();
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
@@ -43,10 +51,4 @@ export function closestMatch(input: string, candidates: Iterable<string>): strin
   if (best === undefined) return undefined;
   const limit = Math.max(2, Math.floor(needle.length / 3));
   return bestDistance <= limit ? best : undefined;
-}
-
-/** ` Did you mean X?` or an empty string. */
-export function didYouMean(input: string, candidates: Iterable<string>): string {
-  const match = closestMatch(input, candidates);
-  return match === undefined ? "" : ` Did you mean ${match}?`;
 }

@@ -8,18 +8,7 @@ import type { KeyObject } from "node:crypto";
  *
  * @public
  */
-export type CredentialSourceType =
-  | "Certificate"
-  | "Path"
-  | "Base64Encoded"
-  | "KeyVault"
-  | "StoreWithThumbprint"
-  | "StoreWithDistinguishedName"
-  | "StoreWithSubjectName"
-  | "ClientSecret"
-  | "SignedAssertionFromManagedIdentity"
-  | "SignedAssertionFilePath"
-  | "CustomSignedAssertion";
+export type CredentialSourceType = CredentialDescription["sourceType"];
 
 /**
  * Settings that every entry of {@link BoundClientCredentialOptions.clientCredentials} accepts.
@@ -33,14 +22,14 @@ export interface CredentialDescriptionBase {
    * Leave this entry out of the list, as if it were not there. Useful to switch an entry off per
    * deployment without editing the list. Default `false`.
    */
-  skip?: boolean;
+  skip?: boolean | undefined;
   /**
    * Obtain tokens with this entry over mutual TLS: the certificate (or, for a managed identity, an
    * IMDS-issued binding certificate) is presented in the TLS handshake to Entra's `mtlsauth` token
    * endpoint. The token handed back is still a plain Bearer token. There is no silent downgrade: a
    * bound entry that cannot bind is unavailable and the list moves on. Default `false`.
    */
-  useBoundCredential?: boolean;
+  useBoundCredential?: boolean | undefined;
 }
 
 /**
@@ -61,9 +50,9 @@ export interface CertificateCredentialDescription extends CredentialDescriptionB
    * {@link CertificateCredentialDescription.privateKeyPassword}) or a Node.js `KeyObject`. Omit it
    * when {@link CertificateCredentialDescription.certificate} already holds the key.
    */
-  privateKey?: string | KeyObject;
+  privateKey?: string | KeyObject | undefined;
   /** The password of an encrypted PEM private key. */
-  privateKeyPassword?: string;
+  privateKeyPassword?: string | undefined;
 }
 
 /**
@@ -77,7 +66,7 @@ export interface PathCredentialDescription extends CredentialDescriptionBase {
   /** Path of the PFX/P12 or PEM file. The file is re-read when it changes on disk. */
   certificateDiskPath: string;
   /** Password of the PFX, or of the encrypted PEM private key. */
-  certificatePassword?: string;
+  certificatePassword?: string | undefined;
 }
 
 /**
@@ -91,7 +80,7 @@ export interface Base64EncodedCredentialDescription extends CredentialDescriptio
   /** The PFX bytes in base64. */
   base64EncodedValue: string;
   /** Password of the PFX. */
-  certificatePassword?: string;
+  certificatePassword?: string | undefined;
 }
 
 /**
@@ -108,15 +97,15 @@ export interface KeyVaultCredentialDescription extends CredentialDescriptionBase
   /** The name of the certificate in the vault. */
   keyVaultCertificateName: string;
   /** A specific version of the certificate; the latest when omitted. */
-  keyVaultCertificateVersion?: string;
+  keyVaultCertificateVersion?: string | undefined;
   /**
    * Client ID of the user-assigned managed identity that reads the vault. Ignored when
    * {@link KeyVaultCredentialDescription.keyVaultCredential} or
    * {@link BoundClientCredentialOptions.keyVaultCredential} is given.
    */
-  managedIdentityClientId?: string;
+  managedIdentityClientId?: string | undefined;
   /** The credential that reads the vault, taking precedence over the managed identity. */
-  keyVaultCredential?: TokenCredential;
+  keyVaultCredential?: TokenCredential | undefined;
 }
 
 /**
@@ -165,13 +154,16 @@ export interface StoreWithSubjectNameCredentialDescription extends CredentialDes
 }
 
 /**
- * A client secret. Secrets cannot bind: `useBoundCredential: true` is rejected.
+ * A client secret. Secrets cannot bind: `useBoundCredential: true` does not compile, and is
+ * rejected at run time.
  *
  * @public
  */
 export interface ClientSecretCredentialDescription extends CredentialDescriptionBase {
   /** Selects this source: `"ClientSecret"`. */
   sourceType: "ClientSecret";
+  /** A client secret cannot be presented in a TLS handshake, so this entry is never bound. */
+  useBoundCredential?: false | undefined;
   /** The secret value. */
   clientSecret: string;
 }
@@ -188,30 +180,33 @@ export interface SignedAssertionFromManagedIdentityCredentialDescription extends
   /** Selects this source: `"SignedAssertionFromManagedIdentity"`. */
   sourceType: "SignedAssertionFromManagedIdentity";
   /** Client ID of a user-assigned managed identity; the system-assigned identity when omitted. */
-  managedIdentityClientId?: string;
+  managedIdentityClientId?: string | undefined;
   /** Object (principal) ID of a user-assigned managed identity, as an alternative selector. */
-  managedIdentityObjectId?: string;
+  managedIdentityObjectId?: string | undefined;
   /** Azure resource ID of a user-assigned managed identity, as an alternative selector. */
-  managedIdentityResourceId?: string;
+  managedIdentityResourceId?: string | undefined;
   /**
    * Audience of the exchange token. Default `api://AzureADTokenExchange`; sovereign clouds use
    * `api://AzureADTokenExchangeUSGov` or `api://AzureADTokenExchangeChina`, derived from the
    * authority host when omitted.
    */
-  tokenExchangeUrl?: string;
+  tokenExchangeUrl?: string | undefined;
 }
 
 /**
  * A signed assertion (JWT) read from a file, such as the token that AKS workload identity projects.
- * It is re-read once the assertion in it has expired. Cannot bind.
+ * It is re-read once the assertion in it has expired. Cannot bind: `useBoundCredential: true` does
+ * not compile, and is rejected at run time.
  *
  * @public
  */
 export interface SignedAssertionFilePathCredentialDescription extends CredentialDescriptionBase {
   /** Selects this source: `"SignedAssertionFilePath"`. */
   sourceType: "SignedAssertionFilePath";
+  /** An assertion read from a file carries no binding certificate, so this entry is never bound. */
+  useBoundCredential?: false | undefined;
   /** The file; `AZURE_FEDERATED_TOKEN_FILE` when omitted. */
-  signedAssertionFileDiskPath?: string;
+  signedAssertionFileDiskPath?: string | undefined;
 }
 
 /**
@@ -229,9 +224,9 @@ export interface AssertionRequestContext {
   /** Whether the entry is bound, so a binding certificate is expected with the assertion. */
   bound: boolean;
   /** Cancels the provider's work. */
-  abortSignal?: AbortSignal;
+  abortSignal?: AbortSignal | undefined;
   /** The caller's per-request timeout (`requestOptions.timeout` of `getToken`), in milliseconds. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /**
@@ -271,11 +266,11 @@ export interface CustomSignedAssertionCredentialDescription extends CredentialDe
   /** Selects this source: `"CustomSignedAssertion"`. */
   sourceType: "CustomSignedAssertion";
   /** The provider, inline. */
-  getAssertion?: CustomSignedAssertionProvider;
+  getAssertion?: CustomSignedAssertionProvider | undefined;
   /** The name of a provider registered in {@link BoundClientCredentialOptions.customSignedAssertionProviders}. */
-  customSignedAssertionProviderName?: string;
+  customSignedAssertionProviderName?: string | undefined;
   /** Free-form data for the named provider; kept for configuration compatibility. */
-  customSignedAssertionProviderData?: Record<string, unknown>;
+  customSignedAssertionProviderData?: Record<string, unknown> | undefined;
 }
 
 /**
@@ -310,7 +305,7 @@ export interface AttestationContext {
   /** The public key of the binding key pair, as SPKI PEM. */
   publicKeyPem: string;
   /** Cancels the provider's work. */
-  abortSignal?: AbortSignal;
+  abortSignal?: AbortSignal | undefined;
 }
 
 /**
@@ -330,7 +325,7 @@ export interface BoundClientCredentialTlsOptions {
    * Extra certificate authorities (PEM) to trust besides the system ones: a private cloud, a TLS
    * inspecting proxy, or the local emulator. Verification is never turned off.
    */
-  ca?: string | readonly string[];
+  ca?: string | readonly string[] | undefined;
 }
 
 /**
@@ -340,9 +335,9 @@ export interface BoundClientCredentialTlsOptions {
  */
 export interface BoundClientCredentialLoggingOptions {
   /** Log the tenant, client and object IDs of the tokens obtained. Default `false`. */
-  allowLoggingAccountIdentifiers?: boolean;
+  allowLoggingAccountIdentifiers?: boolean | undefined;
   /** Forward msal-node's messages that may contain personal data. Default `false`. */
-  enableUnsafeSupportLogging?: boolean;
+  enableUnsafeSupportLogging?: boolean | undefined;
 }
 
 /**
@@ -397,38 +392,45 @@ export interface BoundClientCredentialOptions {
    * The Entra login host. Default `https://login.microsoftonline.com`, or `AZURE_AUTHORITY_HOST`
    * when set.
    */
-  authorityHost?: string;
+  authorityHost?: string | undefined;
   /**
    * The host of the mutual TLS token endpoint. Derived from
    * {@link BoundClientCredentialOptions.authorityHost} when omitted (`login.*` → `mtlsauth.*`).
    */
-  mtlsAuthorityHost?: string;
+  mtlsAuthorityHost?: string | undefined;
   /**
    * An Azure region name (for example `westus2`) to use regional token endpoints, or
    * `"TryAutoDetect"` to detect it from `REGION_NAME` or the instance metadata service.
    */
-  azureRegion?: string;
+  azureRegion?: string | undefined;
   /**
    * The instance metadata service base URL. Default `http://169.254.169.254`, or
    * `AZURE_POD_IDENTITY_AUTHORITY_HOST` when set.
    */
-  imdsEndpoint?: string;
+  imdsEndpoint?: string | undefined;
   /** Tenants besides {@link BoundClientCredentialOptions.tenantId} that `getToken` may ask for; `"*"` allows any. */
-  additionallyAllowedTenants?: readonly string[];
+  additionallyAllowedTenants?: readonly string[] | undefined;
   /** Send the certificate chain (`x5c`) in client assertions, for subject name and issuer authentication. */
-  sendCertificateChain?: boolean;
+  sendCertificateChain?: boolean | undefined;
   /** Client capabilities to announce, such as `"cp1"` for continuous access evaluation. */
-  clientCapabilities?: readonly string[];
+  clientCapabilities?: readonly string[] | undefined;
+  /**
+   * Query parameters added to every token request of this credential, bound and unbound, as
+   * MSAL.NET sends `ExtraQueryParameters` (for example `{ dc: "ESTS-PUB-WUS2-AZ1-FD000-TEST1" }` to
+   * reach a test slice). Names and values are strings; OAuth parameters the credential sends itself
+   * (`client_id`, `scope`, `grant_type`, `client_assertion`, …) are refused.
+   */
+  extraQueryParameters?: Readonly<Record<string, string>> | undefined;
   /** TLS settings. */
-  tls?: BoundClientCredentialTlsOptions;
+  tls?: BoundClientCredentialTlsOptions | undefined;
   /** Logging settings. */
-  loggingOptions?: BoundClientCredentialLoggingOptions;
+  loggingOptions?: BoundClientCredentialLoggingOptions | undefined;
   /** The credential that reads Key Vault for `KeyVault` entries that name none of their own. */
-  keyVaultCredential?: TokenCredential;
+  keyVaultCredential?: TokenCredential | undefined;
   /** Named providers for `CustomSignedAssertion` entries. */
-  customSignedAssertionProviders?: Readonly<Record<string, CustomSignedAssertionProvider>>;
+  customSignedAssertionProviders?: Readonly<Record<string, CustomSignedAssertionProvider>> | undefined;
   /** Supplies an attestation token for IMDS v2 where the platform requires one. */
-  attestationProvider?: AttestationProvider;
+  attestationProvider?: AttestationProvider | undefined;
   /**
    * How many tokens the in-memory cache keeps at most; beyond it the least recently used go.
    * Default 10,000.
@@ -446,20 +448,20 @@ export interface BoundClientCredentialOptions {
    * A forward proxy for the requests to Entra ID. Default: `HTTPS_PROXY`, `ALL_PROXY` or
    * `HTTP_PROXY` from the environment (upper or lower case), with `NO_PROXY`, as the Azure SDK reads them.
    */
-  proxyOptions?: BoundClientCredentialProxyOptions;
+  proxyOptions?: BoundClientCredentialProxyOptions | undefined;
   /** Retries of token endpoint requests. */
-  retryOptions?: BoundClientCredentialRetryOptions;
+  retryOptions?: BoundClientCredentialRetryOptions | undefined;
   /**
    * The overall deadline of one `getToken` call, in ms: waiting for a connection, connecting,
    * headers, body and retries. `requestOptions.timeout` of a call still bounds each attempt.
    * Default 60 000.
    */
-  getTokenTimeoutInMs?: number;
+  getTokenTimeoutInMs?: number | undefined;
   /**
    * Connections kept open per client certificate (HTTP/1.1 keep-alive), so that concurrent
    * token requests of one bound entry do not wait for each other. Default 10.
    */
-  connectionsPerCertificate?: number;
+  connectionsPerCertificate?: number | undefined;
 }
 
 /**
@@ -479,7 +481,7 @@ export interface ClientCertificatePEMCertificate {
   /** PEM text holding the certificate (and chain) and the private key. */
   certificate: string;
   /** Password of an encrypted private key. */
-  certificatePassword?: string;
+  certificatePassword?: string | undefined;
 }
 
 /**
@@ -491,7 +493,7 @@ export interface ClientCertificatePEMCertificatePath {
   /** Path of a PEM file holding certificate and private key, or of a PFX/P12 file. */
   certificatePath: string;
   /** Password of the PFX or of an encrypted private key. */
-  certificatePassword?: string;
+  certificatePassword?: string | undefined;
 }
 
 /**
@@ -502,10 +504,10 @@ export interface ClientCertificatePEMCertificatePath {
 export interface BoundClientCertificateCredentialOptions
   extends Omit<BoundClientCredentialOptions, "tenantId" | "clientId" | "clientCredentials"> {
   /** Obtain tokens over mutual TLS with this certificate. Default `false`. */
-  useBoundCredential?: boolean;
+  useBoundCredential?: boolean | undefined;
   /**
    * Accepted for compatibility with `ClientCertificateCredentialOptions`: this credential never
    * calls instance discovery for a host it is configured with, so the value changes nothing.
    */
-  disableInstanceDiscovery?: boolean;
+  disableInstanceDiscovery?: boolean | undefined;
 }

@@ -16,13 +16,13 @@ import {
   readString,
   readStringArray,
   rejectUnknownKeys,
+  shortKey,
   type Where,
 } from "./checks.ts";
 import { normalizeEntry } from "./entries.ts";
 import { canonicalNaming, type PathNaming } from "./naming.ts";
 import { NETWORK_OPTION_KEYS, readNetworkOptions } from "./network.ts";
 import type { NormalizedEntry, NormalizedOptions } from "./normalized.ts";
-import type { TokenCredential } from "@azure/core-auth";
 import type { AttestationProvider, CustomSignedAssertionProvider } from "./types.ts";
 import { AUTHORITY_HOST_RULES, IMDS_ENDPOINT_RULES, MTLS_AUTHORITY_HOST_RULES, parseOrigin, readOrigin } from "./urls.ts";
 
@@ -41,6 +41,7 @@ export const OPTION_KEYS: readonly string[] = [
   "additionallyAllowedTenants",
   "sendCertificateChain",
   "clientCapabilities",
+  "extraQueryParameters",
   "tls",
   "loggingOptions",
   "keyVaultCredential",
@@ -146,6 +147,7 @@ export function validateOptions(input: unknown, env: Environment, naming: PathNa
     env,
     providerNames: Object.keys(providers),
   });
+  checkCiamUnbound(c, authority, entries);
   if (mtlsAuthorityHost === undefined) {
     checkMtlsEndpoint(c, authority, entries);
   }
@@ -161,10 +163,11 @@ export function validateOptions(input: unknown, env: Environment, naming: PathNa
     additionallyAllowedTenants,
     sendCertificateChain,
     clientCapabilities: Object.freeze(clientCapabilities),
+    extraQueryParameters: readExtraQueryParameters(c, input),
     tlsCa,
     allowLoggingAccountIdentifiers: logging.allowLoggingAccountIdentifiers,
     enableUnsafeSupportLogging: logging.enableUnsafeSupportLogging,
-    keyVaultCredential: keyVaultCredential as TokenCredential | undefined,
+    keyVaultCredential,
     customSignedAssertionProviders: providers,
     attestationProvider,
     network,
@@ -361,6 +364,51 @@ function readLogging(
   };
 }
 
+/** Parameters the credential sends itself; a second value would make the request ambiguous. */
+const RESERVED_QUERY_PARAMETERS = new Set([
+  "client_id",
+  "client_secret",
+  "client_assertion",
+  "client_assertion_type",
+  "grant_type",
+  "scope",
+  "claims",
+  "client_info",
+  "assertion",
+  "requested_token_use",
+  "resource",
+]);
+
+function readExtraQueryParameters(c: Checker, input: Record<string, unknown>): Readonly<Record<string, string>> {
+  const value = input["extraQueryParameters"];
+  // Null prototype: a parameter named "constructor" must not find Object.prototype members.
+  const copy = Object.create(null) as Record<string, string>;
+  if (value === undefined) return Object.freeze(copy);
+  if (!isPlainObject(value)) {
+    c.fail(
+      "BCC_INVALID_TYPE",
+      ["extraQueryParameters"],
+      `must be an object of names and string values but is ${describeType(value)}.`,
+      'Give { name: "value" }, for example { dc: "ESTS-PUB-WUS2-AZ1-FD000-TEST1" }, or leave it out.',
+    );
+  }
+  for (const [name, parameter] of Object.entries(value)) {
+    if (parameter === undefined) continue;
+    const at = ["extraQueryParameters", shortKey(name)];
+    if (!/^[A-Za-z0-9_.~-]{1,64}$/.test(name)) {
+      c.fail("BCC_INVALID_VALUE", at, "is not a query parameter name (1 to 64 letters, digits, _ . ~ -).", "Rename the parameter, or remove it.");
+    }
+    if (RESERVED_QUERY_PARAMETERS.has(name.toLowerCase())) {
+      c.fail("BCC_INVALID_VALUE", at, "is a parameter the credential sends itself.", "Remove it: the credential sets it from its own options.");
+    }
+    if (typeof parameter !== "string") {
+      c.fail("BCC_INVALID_TYPE", at, `must be a string but is ${describeType(parameter)}.`, "Give the value as a string.");
+    }
+    copy[name] = parameter;
+  }
+  return Object.freeze(copy);
+}
+
 function readProviders(c: Checker, input: Record<string, unknown>): Readonly<Record<string, CustomSignedAssertionProvider>> {
   const providers = input["customSignedAssertionProviders"];
   // Null prototype: a provider name such as "constructor" must not find Object.prototype members.
@@ -424,7 +472,9 @@ function readEntries(
       'Add at least one entry, for example { sourceType: "Path", certificateDiskPath: "/certs/app.pfx" }.',
     );
   }
-  const entries = list.map((entry: unknown, index) => normalizeEntry(c, entry, index, ctx));
+  // An index loop, not map: a hole in a sparse array is reported as a missing entry, not skipped.
+  const entries: NormalizedEntry[] = [];
+  for (let index = 0; index < list.length; index++) entries.push(normalizeEntry(c, list[index], index, ctx));
   if (entries.every((entry) => entry.skip)) {
     c.fail(
       "BCC_ALL_ENTRIES_SKIPPED",
@@ -434,6 +484,23 @@ function readEntries(
     );
   }
   return Object.freeze(entries);
+}
+
+/**
+ * Microsoft Entra External ID (CIAM, `*.ciamlogin.com`) issues app tokens, but has no mutual TLS
+ * token endpoint (`mtlsauth`), so a bound entry can never work there.
+ */
+function checkCiamUnbound(c: Checker, authority: Authority, entries: readonly NormalizedEntry[]): void {
+  const host = new URL(authority.origin).hostname;
+  if (!host.endsWith(".ciamlogin.com")) return;
+  const bound = entries.find((entry) => entry.bound && !entry.skip);
+  if (bound === undefined) return;
+  c.fail(
+    "BCC_MTLS_UNSUPPORTED_CLOUD",
+    ["clientCredentials", bound.index, "useBoundCredential"],
+    `is true, but the authority ${host} is a Microsoft Entra External ID (CIAM) tenant, which has no mutual TLS token endpoint.`,
+    `Set ${c.key("useBoundCredential")} to false on the entries of this app (its certificates still work unbound), or use a workforce tenant's authority for bound tokens.`,
+  );
 }
 
 function checkMtlsEndpoint(c: Checker, authority: Authority, entries: readonly NormalizedEntry[]): void {

@@ -3,7 +3,7 @@
  * of the emulated VM, and the resources tokens can be requested for.
  */
 import { createHash, randomUUID, X509Certificate } from "node:crypto";
-import { DEFAULT_TOKEN_EXCHANGE_URL } from "../constants.ts";
+import { TOKEN_EXCHANGE_AUDIENCE } from "./constants.ts";
 import type {
   AppCertificate,
   AppSecret,
@@ -67,7 +67,7 @@ const BUILT_IN_RESOURCES = [
   "https://cognitiveservices.azure.com",
   "https://servicebus.azure.net",
   "https://eventhubs.azure.net",
-  DEFAULT_TOKEN_EXCHANGE_URL,
+  TOKEN_EXCHANGE_AUDIENCE,
 ];
 
 /** Resource identifiers compare case-insensitively and without trailing slashes. */
@@ -134,7 +134,7 @@ function federatedRegistration(credential: FederatedCredential): FederatedCreden
   if (!credential.issuer || !credential.subject) {
     throw new TypeError("registerApp: a federated credential needs an issuer and a subject.");
   }
-  return { ...credential, audiences: [...(credential.audiences ?? [DEFAULT_TOKEN_EXCHANGE_URL])] };
+  return { ...credential, audiences: [...(credential.audiences ?? [TOKEN_EXCHANGE_AUDIENCE])] };
 }
 
 function checkLifetime(seconds: number | undefined, what: string): void {

@@ -3,7 +3,7 @@
  * Key Vault) together.
  */
 import { randomUUID, X509Certificate } from "node:crypto";
-import { DEFAULT_TOKEN_EXCHANGE_URL } from "../constants.ts";
+import { TOKEN_EXCHANGE_AUDIENCE } from "./constants.ts";
 import { LocalCertificateAuthority } from "./certificateAuthority.ts";
 import { type AuthenticationContext, ReplayCache } from "./clientAuthentication.ts";
 import { Directory } from "./directory.ts";
@@ -285,7 +285,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       directory.registerManagedIdentity(identityOptions),
     federatedCredentialFor: (
       principal: RegisteredManagedIdentity | RegisteredApp,
-      audience = DEFAULT_TOKEN_EXCHANGE_URL,
+      audience = TOKEN_EXCHANGE_AUDIENCE,
     ): FederatedCredential => ({
       issuer: tokens.v2Issuer(principal.tenantId),
       subject: principal.objectId,
@@ -300,7 +300,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return tokens.signAssertion({
         iss: assertion.issuer ?? tokens.v2Issuer(tenantId),
         sub: assertion.subject,
-        aud: assertion.audience ?? DEFAULT_TOKEN_EXCHANGE_URL,
+        aud: assertion.audience ?? TOKEN_EXCHANGE_AUDIENCE,
         iat: notBefore,
         nbf: notBefore,
         exp: notBefore + (assertion.lifetimeSeconds ?? 3600),

@@ -6,7 +6,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomBytes, randomUUID, X509Certificate } from "node:crypto";
 import { compactVerify, SignJWT } from "jose";
-import { DEFAULT_TOKEN_EXCHANGE_URL } from "../constants.ts";
+import { TOKEN_EXCHANGE_AUDIENCE } from "./constants.ts";
 import type { LocalCertificateAuthority } from "./certificateAuthority.ts";
 import { normalizeResource } from "./directory.ts";
 
@@ -108,7 +108,7 @@ export class TokenService {
     const now = Math.floor(this.#clock() / 1000);
     const issuedAt = now - BACKDATE_SECONDS;
     const expiresOn = now + request.lifetimeSeconds;
-    const v2 = normalizeResource(request.resource) === normalizeResource(DEFAULT_TOKEN_EXCHANGE_URL);
+    const v2 = normalizeResource(request.resource) === normalizeResource(TOKEN_EXCHANGE_AUDIENCE);
     const issuer = v2 ? this.v2Issuer(request.tenantId) : `https://sts.windows.net/${request.tenantId}/`;
     const claims: Record<string, unknown> = {
       aud: request.resource,

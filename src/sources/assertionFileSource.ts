@@ -1,9 +1,11 @@
 import { decodeJwt } from "jose";
 import { inspect } from "node:util";
-import type { NormalizedEntry } from "../configuration/normalized.ts";
+import { readString } from "../configuration/checks.ts";
+import type { NormalizedEntryOf } from "../configuration/normalized.ts";
 import type { SignedAssertionFilePathCredentialDescription } from "../configuration/types.ts";
 import { AssertionValue } from "./assertionValue.ts";
 import { CachedSource } from "./cachedSource.ts";
+import type { Normalized, SourceDescriptor } from "./descriptor.ts";
 import { readFileSnapshot } from "./fileReading.ts";
 import { type AssertionResult, SourceUnavailableError, type SourceMaterial } from "./types.ts";
 
@@ -25,15 +27,9 @@ const NO_EXPIRY_REUSE_MS = 5 * 60_000;
 export class AssertionFileSource extends CachedSource {
   readonly #path: string | undefined;
 
-  constructor(
-    entry: NormalizedEntry,
-    description: Readonly<SignedAssertionFilePathCredentialDescription>,
-    now: () => number,
-    env: Readonly<Record<string, string | undefined>>,
-  ) {
+  constructor(entry: NormalizedEntryOf<NormalizedSignedAssertionFilePathDescription>, now: () => number) {
     super(entry, now);
-    const configured = description.signedAssertionFileDiskPath ?? env[FEDERATED_TOKEN_FILE_VARIABLE];
-    this.#path = configured === undefined || configured.trim() === "" ? undefined : configured;
+    this.#path = entry.description.signedAssertionFileDiskPath;
   }
 
   protected override async read(): Promise<SourceMaterial> {
@@ -120,3 +116,34 @@ async function readAssertionFile(path: string, now: number): Promise<FileAsserti
       : Math.max(now + (expiresOn - now) / 2, expiresOn - REFRESH_MARGIN_MS);
   return { value: new AssertionValue(assertion, expiresOn), refreshAt };
 }
+
+/**
+ * A `SignedAssertionFilePath` entry as validated: `signedAssertionFileDiskPath` is the configured
+ * path, else `AZURE_FEDERATED_TOKEN_FILE`, else absent (the entry is then unavailable).
+ */
+export type NormalizedSignedAssertionFilePathDescription = Normalized<SignedAssertionFilePathCredentialDescription>;
+
+/** The `SignedAssertionFilePath` source type. */
+export const signedAssertionFilePathSourceType: SourceDescriptor<
+  "SignedAssertionFilePath",
+  NormalizedSignedAssertionFilePathDescription
+> = {
+  sourceType: "SignedAssertionFilePath",
+  keys: ["signedAssertionFileDiskPath"],
+  cannotBind: "an assertion read from a file carries no binding certificate",
+  read({ c, entry, path, context }) {
+    const given = readString(c, entry, "signedAssertionFileDiskPath", path, {
+      meaning: "the path of the file that holds the signed assertion (JWT)",
+    });
+    const fromEnv = context.env[FEDERATED_TOKEN_FILE_VARIABLE];
+    const signedAssertionFileDiskPath = given ?? (fromEnv !== undefined && fromEnv.trim() !== "" ? fromEnv : undefined);
+    return {
+      description: {
+        sourceType: "SignedAssertionFilePath",
+        ...(signedAssertionFileDiskPath === undefined ? {} : { signedAssertionFileDiskPath }),
+      },
+      detail: `SignedAssertionFilePath ${signedAssertionFileDiskPath ?? `${FEDERATED_TOKEN_FILE_VARIABLE} (not set)`}`,
+    };
+  },
+  create: (entry, context) => new AssertionFileSource(entry, context.now),
+};

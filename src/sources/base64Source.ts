@@ -1,8 +1,10 @@
-import type { NormalizedEntry } from "../configuration/normalized.ts";
+import { readString } from "../configuration/checks.ts";
+import type { NormalizedEntryOf } from "../configuration/normalized.ts";
 import type { Base64EncodedCredentialDescription } from "../configuration/types.ts";
 import { CachedSource } from "./cachedSource.ts";
 import { MAX_CERTIFICATE_INPUT_BYTES, parseCertificateBytes } from "./certificateParsing.ts";
 import { assertCertificateTimeValid } from "./certificateValidity.ts";
+import type { Normalized, SourceDescriptor } from "./descriptor.ts";
 import { withContextAsync } from "./reasons.ts";
 import { SourceUnavailableError, type SourceMaterial } from "./types.ts";
 
@@ -13,10 +15,10 @@ export class Base64Source extends CachedSource {
   readonly #value: string;
   readonly #password: string | undefined;
 
-  constructor(entry: NormalizedEntry, description: Readonly<Base64EncodedCredentialDescription>, now: () => number) {
+  constructor(entry: NormalizedEntryOf<NormalizedBase64EncodedDescription>, now: () => number) {
     super(entry, now);
-    this.#value = description.base64EncodedValue;
-    this.#password = description.certificatePassword;
+    this.#value = entry.description.base64EncodedValue;
+    this.#password = entry.description.certificatePassword;
   }
 
   protected override async read(): Promise<SourceMaterial> {
@@ -51,3 +53,41 @@ export function decodeBase64(value: string): Buffer {
   }
   return Buffer.from(compact, "base64");
 }
+
+/** A `Base64Encoded` entry as validated. */
+export type NormalizedBase64EncodedDescription = Normalized<Base64EncodedCredentialDescription>;
+
+/** The `Base64Encoded` source type. */
+export const base64EncodedSourceType: SourceDescriptor<"Base64Encoded", NormalizedBase64EncodedDescription> = {
+  sourceType: "Base64Encoded",
+  keys: ["base64EncodedValue", "certificatePassword"],
+  read({ c, entry, path }) {
+    const base64EncodedValue = readString(c, entry, "base64EncodedValue", path, {
+      required: true,
+      requiredFor: "a Base64Encoded entry",
+      meaning: "the PFX bytes in base64",
+    })!;
+    const compact = base64EncodedValue.replace(/\s+/g, "");
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(compact) || compact.length % 4 === 1) {
+      c.fail(
+        "BCC_INVALID_VALUE",
+        [...path, "base64EncodedValue"],
+        "is not valid base64.",
+        "Give the PFX file's bytes encoded in base64 (for example the output of `base64 -w0 app.pfx`).",
+      );
+    }
+    const certificatePassword = readString(c, entry, "certificatePassword", path, {
+      allowEmpty: true,
+      meaning: "the password of the PFX",
+    });
+    return {
+      description: {
+        sourceType: "Base64Encoded",
+        base64EncodedValue,
+        ...(certificatePassword === undefined ? {} : { certificatePassword }),
+      },
+      detail: "Base64Encoded",
+    };
+  },
+  create: (entry, context) => new Base64Source(entry, context.now),
+};

@@ -8,7 +8,6 @@
  * which failures a new certificate may cure.
  */
 import type { AssertionRequestContext } from "../configuration/types.ts";
-import { defaultTokenExchangeUrl } from "../configuration/entries.ts";
 import type { NormalizedEntry } from "../configuration/normalized.ts";
 import { credentialLogger } from "../logging.ts";
 import type { SourceContext } from "./index.ts";
@@ -58,7 +57,8 @@ export function createBoundManagedIdentitySource(
   }
   const services = context.managedIdentity ?? createManagedIdentityServices({ ...context, tuning: context.tuning });
   services.binding.prepare();
-  const exchange = description.tokenExchangeUrl ?? defaultTokenExchangeUrl(context.options.authorityHost);
+  // Defaulted once, per cloud, when the entry was read.
+  const exchange = description.tokenExchangeUrl;
   return new BoundManagedIdentitySource(
     entry,
     { selector: selectorOf(description), expectedClientId: description.managedIdentityClientId },

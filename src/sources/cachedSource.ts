@@ -1,7 +1,7 @@
 import { inspect } from "node:util";
 import { abortable } from "../abortable.ts";
 import { type FlightWork, RefreshAhead } from "../cache/singleFlight.ts";
-import type { NormalizedEntry } from "../configuration/normalized.ts";
+import type { NormalizedEntryOf } from "../configuration/normalized.ts";
 import { credentialLogger } from "../logging.ts";
 import type { CredentialSource, SourceMaterial } from "./types.ts";
 
@@ -56,7 +56,7 @@ export abstract class CachedSource implements CredentialSource {
   readonly #now: () => number;
   readonly #flight = new KeptRead<SourceMaterial>();
 
-  constructor(entry: NormalizedEntry, now: () => number) {
+  constructor(entry: NormalizedEntryOf<{ readonly sourceType: string }>, now: () => number) {
     this.#entryId = entry.id;
     this.#sourceType = entry.description.sourceType;
     this.#now = now;

@@ -1,6 +1,8 @@
 import { decodeJwt } from "jose";
 import { inspect } from "node:util";
-import type { NormalizedEntry, NormalizedOptions } from "../configuration/normalized.ts";
+import { type Checker, describeType, echo, frozenDataCopy, isPlainObject, readFunction, readString } from "../configuration/checks.ts";
+import type { NormalizedEntryOf, NormalizedOptions } from "../configuration/normalized.ts";
+import { closestMatch } from "../configuration/suggest.ts";
 import type {
   AssertionRequestContext,
   BoundAssertion,
@@ -9,9 +11,11 @@ import type {
 } from "../configuration/types.ts";
 import { AssertionValue } from "./assertionValue.ts";
 import { CachedSource } from "./cachedSource.ts";
+import type { Normalized, SourceDescriptor } from "./descriptor.ts";
 import { parsePemCertificate } from "./certificateParsing.ts";
 import { assertCertificateTimeValid } from "./certificateValidity.ts";
-import { messageOf, withContext } from "./reasons.ts";
+import { messageOf } from "../text.ts";
+import { withContext } from "./reasons.ts";
 import { type AssertionResult, SourceUnavailableError, type SourceMaterial } from "./types.ts";
 
 /**
@@ -22,18 +26,13 @@ import { type AssertionResult, SourceUnavailableError, type SourceMaterial } fro
  * only: the error object may hold anything).
  */
 export class CustomAssertionSource extends CachedSource {
-  readonly #description: Readonly<CustomSignedAssertionCredentialDescription>;
+  readonly #description: NormalizedCustomSignedAssertionDescription;
   readonly #providers: NormalizedOptions["customSignedAssertionProviders"];
   readonly #bound: boolean;
 
-  constructor(
-    entry: NormalizedEntry,
-    description: Readonly<CustomSignedAssertionCredentialDescription>,
-    options: NormalizedOptions,
-    now: () => number,
-  ) {
+  constructor(entry: NormalizedEntryOf<NormalizedCustomSignedAssertionDescription>, options: NormalizedOptions, now: () => number) {
     super(entry, now);
-    this.#description = description;
+    this.#description = entry.description;
     this.#providers = options.customSignedAssertionProviders;
     this.#bound = entry.bound;
   }
@@ -132,3 +131,78 @@ function expiryOf(assertion: string): number | undefined {
   }
   return typeof exp === "number" ? exp * 1000 : undefined;
 }
+
+/** A `CustomSignedAssertion` entry as validated: exactly one of the inline and the named provider. */
+export type NormalizedCustomSignedAssertionDescription = Normalized<CustomSignedAssertionCredentialDescription>;
+
+/** The `CustomSignedAssertion` source type. */
+export const customSignedAssertionSourceType: SourceDescriptor<
+  "CustomSignedAssertion",
+  NormalizedCustomSignedAssertionDescription
+> = {
+  sourceType: "CustomSignedAssertion",
+  keys: ["getAssertion", "customSignedAssertionProviderName", "customSignedAssertionProviderData"],
+  codeOnlyKeys: ["getAssertion"],
+  read(fields) {
+    // Annotated, so that `c.fail` (which never returns) narrows what follows it.
+    const c: Checker = fields.c;
+    const { entry: e, path, context } = fields;
+    const getAssertion = readFunction<CustomSignedAssertionProvider>(
+      c,
+      e,
+      "getAssertion",
+      path,
+      "a function that returns a signed assertion (or { assertion, bindingCertificate, bindingPrivateKey })",
+    );
+    const name = readString(c, e, "customSignedAssertionProviderName", path, {
+      meaning: "the name of a provider registered in customSignedAssertionProviders",
+    });
+    const data = e["customSignedAssertionProviderData"];
+    if (data !== undefined && !isPlainObject(data)) {
+      c.fail(
+        "BCC_INVALID_TYPE",
+        [...path, "customSignedAssertionProviderData"],
+        `must be an object but is ${describeType(data)}.`,
+        "Give the provider's data as an object of key/value pairs, or leave it out.",
+      );
+    }
+    if (getAssertion === undefined && name === undefined) {
+      c.fail(
+        "BCC_MISSING_FIELD",
+        [...path, "getAssertion"],
+        `is missing, and so is ${c.key("customSignedAssertionProviderName")}: a CustomSignedAssertion entry needs a provider.`,
+        `Pass getAssertion (a function returning the assertion), or name a provider registered in customSignedAssertionProviders with ${c.key("customSignedAssertionProviderName")}.`,
+      );
+    }
+    if (getAssertion !== undefined && name !== undefined) {
+      c.fail(
+        "BCC_CONFLICTING_FIELDS",
+        [...path, "customSignedAssertionProviderName"],
+        "is given together with getAssertion, so it is unclear which provider to use.",
+        `Keep either getAssertion or ${c.key("customSignedAssertionProviderName")}, not both.`,
+      );
+    }
+    const providerNames = context.providerNames;
+    if (name !== undefined && !providerNames.includes(name)) {
+      const match = closestMatch(name, providerNames);
+      c.fail(
+        "BCC_UNKNOWN_PROVIDER",
+        [...path, "customSignedAssertionProviderName"],
+        `names the provider ${echo(name)}, which is not registered.${match === undefined ? "" : ` Did you mean ${match}?`}`,
+        providerNames.length === 0
+          ? "Register it with the customSignedAssertionProviders option ({ [name]: async (context) => assertion }), or pass getAssertion on the entry."
+          : `Register it in customSignedAssertionProviders, or use one of the registered names: ${providerNames.join(", ")}.`,
+      );
+    }
+    return {
+      description: {
+        sourceType: "CustomSignedAssertion",
+        ...(getAssertion === undefined ? {} : { getAssertion }),
+        ...(name === undefined ? {} : { customSignedAssertionProviderName: name }),
+        ...(data === undefined ? {} : { customSignedAssertionProviderData: frozenDataCopy(data) }),
+      },
+      detail: `CustomSignedAssertion ${name ?? "inline"}`,
+    };
+  },
+  create: (entry, context) => new CustomAssertionSource(entry, context.options, context.now),
+};

@@ -1,15 +1,21 @@
 import type { TokenCredential } from "@azure/core-auth";
 import { type KeyVaultSecret, SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
 import * as tls from "node:tls";
-import type { NormalizedEntry, NormalizedOptions } from "../configuration/normalized.ts";
+import { type Checker, describeType, isTokenCredentialLike, readString } from "../configuration/checks.ts";
+import type { NormalizedEntryOf, NormalizedOptions } from "../configuration/normalized.ts";
 import type { KeyVaultCredentialDescription } from "../configuration/types.ts";
+import { KEY_VAULT_URL_RULES, parseOrigin } from "../configuration/urls.ts";
 import { SDK_VERSION } from "../constants.ts";
 import { decodeBase64 } from "./base64Source.ts";
 import { CachedSource } from "./cachedSource.ts";
 import { parseCertificateBytes, parsePemCertificate, parsePkcs12 } from "./certificateParsing.ts";
 import { assertCertificateTimeValid } from "./certificateValidity.ts";
+import type { Normalized, SourceDescriptor } from "./descriptor.ts";
 import type { LoadedCertificate } from "./loadedCertificate.ts";
-import { messageOf, withContextAsync } from "./reasons.ts";
+import { createManagedIdentityServices } from "./managedIdentity/services.ts";
+import { managedIdentityTokenCredential } from "./managedIdentityTokenCredential.ts";
+import { messageOf } from "../text.ts";
+import { withContextAsync } from "./reasons.ts";
 import { SourceUnavailableError, type SourceMaterial } from "./types.ts";
 
 /** The content type Key Vault gives the secret of a certificate created with PKCS#12 content. */
@@ -54,7 +60,7 @@ const KEY_VAULT_TIMEOUT_MS = 30_000;
  * identity (`managedIdentityClientId`, or the system-assigned one).
  */
 export class KeyVaultSource extends CachedSource {
-  readonly #description: Readonly<KeyVaultCredentialDescription>;
+  readonly #description: NormalizedKeyVaultDescription;
   readonly #options: NormalizedOptions;
   readonly #managedIdentity: () => TokenCredential;
   #client: SecretClient | undefined;
@@ -63,14 +69,13 @@ export class KeyVaultSource extends CachedSource {
    * @param managedIdentity - makes the managed identity credential used when no credential is given
    */
   constructor(
-    entry: NormalizedEntry,
-    description: Readonly<KeyVaultCredentialDescription>,
+    entry: NormalizedEntryOf<NormalizedKeyVaultDescription>,
     options: NormalizedOptions,
     now: () => number,
     managedIdentity: () => TokenCredential,
   ) {
     super(entry, now);
-    this.#description = description;
+    this.#description = entry.description;
     this.#options = options;
     this.#managedIdentity = managedIdentity;
   }
@@ -202,3 +207,81 @@ function stringField(value: unknown, field: string): string | undefined {
   const found: unknown = Reflect.get(value, field);
   return typeof found === "string" ? found : undefined;
 }
+
+/** A `KeyVault` entry as validated. */
+export type NormalizedKeyVaultDescription = Normalized<KeyVaultCredentialDescription>;
+
+/** The `KeyVault` source type. */
+export const keyVaultSourceType: SourceDescriptor<"KeyVault", NormalizedKeyVaultDescription> = {
+  sourceType: "KeyVault",
+  keys: ["keyVaultUrl", "keyVaultCertificateName", "keyVaultCertificateVersion", "managedIdentityClientId", "keyVaultCredential"],
+  codeOnlyKeys: ["keyVaultCredential"],
+  read(fields) {
+    // Annotated, so that `c.fail` (which never returns) narrows what follows it.
+    const c: Checker = fields.c;
+    const { entry: e, path } = fields;
+    const rawUrl = readString(c, e, "keyVaultUrl", path, {
+      required: true,
+      requiredFor: "a KeyVault entry",
+      meaning: "the vault URL, for example https://myvault.vault.azure.net",
+    })!;
+    const keyVaultUrl = parseOrigin(c, rawUrl, [...path, "keyVaultUrl"], KEY_VAULT_URL_RULES);
+    const keyVaultCertificateName = readString(c, e, "keyVaultCertificateName", path, {
+      required: true,
+      requiredFor: "a KeyVault entry",
+      meaning: "the name of the certificate in the vault",
+    })!;
+    if (!/^[0-9a-zA-Z-]{1,127}$/.test(keyVaultCertificateName)) {
+      c.fail(
+        "BCC_INVALID_VALUE",
+        [...path, "keyVaultCertificateName"],
+        "is not a Key Vault object name (1 to 127 letters, digits and dashes).",
+        "Give the certificate's name as the vault shows it, without the vault URL or a version.",
+      );
+    }
+    const keyVaultCertificateVersion = readString(c, e, "keyVaultCertificateVersion", path, {
+      meaning: "a version of the certificate, or leave it out for the latest",
+    });
+    if (keyVaultCertificateVersion !== undefined && !/^[0-9a-zA-Z]+$/.test(keyVaultCertificateVersion)) {
+      c.fail(
+        "BCC_INVALID_VALUE",
+        [...path, "keyVaultCertificateVersion"],
+        "is not a Key Vault version identifier (letters and digits).",
+        "Give the version id only (the last segment of the certificate identifier), or leave it out for the latest.",
+      );
+    }
+    const managedIdentityClientId = readString(c, e, "managedIdentityClientId", path, {
+      meaning: "the client ID of the user-assigned managed identity that reads the vault",
+    });
+    const keyVaultCredential = e["keyVaultCredential"];
+    if (keyVaultCredential !== undefined && !isTokenCredentialLike(keyVaultCredential)) {
+      c.fail(
+        "BCC_INVALID_TYPE",
+        [...path, "keyVaultCredential"],
+        `must be a TokenCredential (an object with getToken) but is ${describeType(keyVaultCredential)}.`,
+        "Pass a credential from @azure/identity, such as new ManagedIdentityCredential(), or leave it out.",
+      );
+    }
+    return {
+      description: {
+        sourceType: "KeyVault",
+        keyVaultUrl,
+        keyVaultCertificateName,
+        ...(keyVaultCertificateVersion === undefined ? {} : { keyVaultCertificateVersion }),
+        ...(managedIdentityClientId === undefined ? {} : { managedIdentityClientId }),
+        ...(keyVaultCredential === undefined ? {} : { keyVaultCredential }),
+      },
+      detail: `KeyVault ${keyVaultUrl}/${keyVaultCertificateName}${keyVaultCertificateVersion === undefined ? "" : `/${keyVaultCertificateVersion}`}`,
+    };
+  },
+  fromSection(entry) {
+    // Identity.Web's Key Vault loader falls back to the section-wide user-assigned identity.
+    if (entry.has("managedIdentityClientId")) return;
+    const identity = entry.sectionString("UserAssignedManagedIdentityClientId");
+    if (identity !== undefined) entry.set("managedIdentityClientId", identity);
+  },
+  create: (entry, context) =>
+    new KeyVaultSource(entry, context.options, context.now, () =>
+      managedIdentityTokenCredential(entry.id, entry.description.managedIdentityClientId, context.managedIdentity ?? createManagedIdentityServices(context)),
+    ),
+};

@@ -5,10 +5,9 @@
  * Cloud Shell, Service Fabric, Machine Learning, over our transport).
  */
 import { inspect } from "node:util";
-import { defaultTokenExchangeUrl as exchangeUrlOfAuthority } from "../configuration/entries.ts";
+import { DEFAULT_TOKEN_EXCHANGE_URL } from "../constants.ts";
 import type { NormalizedEntry } from "../configuration/normalized.ts";
 import type { SignedAssertionFromManagedIdentityCredentialDescription } from "../configuration/types.ts";
-import { DEFAULT_TOKEN_EXCHANGE_URL } from "../constants.ts";
 import type { ManagedIdentitySelector } from "../transport/imdsV2.ts";
 import type { Sleep } from "../transport/retry.ts";
 import type { SourceContext } from "./index.ts";
@@ -27,14 +26,6 @@ export interface ManagedIdentitySourceDependencies {
   readonly connectTimeoutMs?: number;
 }
 
-/** The federated-credential audience for a cloud, from its login host; the public cloud's for a host that is not a URL. */
-export function defaultTokenExchangeUrl(authorityHost: string): string {
-  try {
-    return exchangeUrlOfAuthority(authorityHost);
-  } catch {
-    return DEFAULT_TOKEN_EXCHANGE_URL;
-  }
-}
 
 /**
  * Creates the unbound managed identity assertion source of `entry`. A bound entry is handled by the
@@ -57,7 +48,8 @@ export function createManagedIdentityAssertionSource(
       },
     });
   const description = entry.description as Readonly<SignedAssertionFromManagedIdentityCredentialDescription>;
-  const exchangeUrl = description.tokenExchangeUrl ?? defaultTokenExchangeUrl(context.options.authorityHost);
+  // Defaulted once, per cloud, when the entry was read.
+  const exchangeUrl = description.tokenExchangeUrl ?? DEFAULT_TOKEN_EXCHANGE_URL;
   return new ManagedIdentityAssertionSource(entry, selectorOf(description), exchangeUrl.replace(/\/\.default$/, ""), services);
 }
 

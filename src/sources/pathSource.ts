@@ -1,12 +1,15 @@
-import type { NormalizedEntry } from "../configuration/normalized.ts";
+import { readString } from "../configuration/checks.ts";
+import type { NormalizedEntryOf } from "../configuration/normalized.ts";
 import type { PathCredentialDescription } from "../configuration/types.ts";
 import { credentialLogger } from "../logging.ts";
 import { CachedSource } from "./cachedSource.ts";
 import { MAX_CERTIFICATE_INPUT_BYTES, parseCertificateBytes } from "./certificateParsing.ts";
 import { assertCertificateTimeValid } from "./certificateValidity.ts";
+import type { Normalized, SourceDescriptor } from "./descriptor.ts";
 import { type FileFingerprint, readFileSnapshot } from "./fileReading.ts";
 import type { LoadedCertificate } from "./loadedCertificate.ts";
-import { messageOf, withContext, withContextAsync } from "./reasons.ts";
+import { messageOf } from "../text.ts";
+import { withContext, withContextAsync } from "./reasons.ts";
 import { SourceUnavailableError, type SourceMaterial } from "./types.ts";
 
 const logger = credentialLogger("BoundClientCredential");
@@ -40,10 +43,10 @@ export class PathSource extends CachedSource {
   #validated: FileCertificate | undefined;
   #brokenReported = false;
 
-  constructor(entry: NormalizedEntry, description: Readonly<PathCredentialDescription>, now: () => number) {
+  constructor(entry: NormalizedEntryOf<NormalizedPathDescription>, now: () => number) {
     super(entry, now);
-    this.#path = description.certificateDiskPath;
-    this.#password = description.certificatePassword;
+    this.#path = entry.description.certificateDiskPath;
+    this.#password = entry.description.certificatePassword;
   }
 
   protected override async read(): Promise<SourceMaterial> {
@@ -125,3 +128,28 @@ export class PathSource extends CachedSource {
     return `the certificate file ${this.#path}`;
   }
 }
+
+/** A `Path` entry as validated. */
+export type NormalizedPathDescription = Normalized<PathCredentialDescription>;
+
+/** The `Path` source type. */
+export const pathSourceType: SourceDescriptor<"Path", NormalizedPathDescription> = {
+  sourceType: "Path",
+  keys: ["certificateDiskPath", "certificatePassword"],
+  read({ c, entry, path }) {
+    const certificateDiskPath = readString(c, entry, "certificateDiskPath", path, {
+      required: true,
+      requiredFor: "a Path entry",
+      meaning: "the path of the PFX/P12 or PEM file",
+    })!;
+    const certificatePassword = readString(c, entry, "certificatePassword", path, {
+      allowEmpty: true,
+      meaning: "the password of the PFX or of the encrypted private key",
+    });
+    return {
+      description: { sourceType: "Path", certificateDiskPath, ...(certificatePassword === undefined ? {} : { certificatePassword }) },
+      detail: `Path ${certificateDiskPath}`,
+    };
+  },
+  create: (entry, context) => new PathSource(entry, context.now),
+};

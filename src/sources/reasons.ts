@@ -31,10 +31,3 @@ function inContext(what: string, error: unknown): SourceUnavailableError {
   const cause = error instanceof Error ? new Error(error.message) : undefined;
   return new SourceUnavailableError(`${what} cannot be used: it could not be parsed`, { cause });
 }
-
-/** The message of an error, for reasons that quote a failure from code the user wrote. */
-export function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  if (typeof error === "string") return error;
-  return "an error that is not an Error";
-}

@@ -2,6 +2,7 @@
  * Transport failures as one typed error. Callers decide what a failure means (an unavailable entry,
  * a retry, a request error) from `kind` alone, without knowing undici's or OpenSSL's codes.
  */
+import { messageOf } from "../text.ts";
 
 /**
  * What went wrong below HTTP:
@@ -142,11 +143,6 @@ function nameOf(value: unknown): string | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const name = (value as { name?: unknown }).name;
   return typeof name === "string" ? name : undefined;
-}
-
-function messageOf(value: unknown): string {
-  if (value instanceof Error) return value.message;
-  return typeof value === "string" ? value : "unknown error";
 }
 
 /** The first meaningful code in an error and its causes (undici and Node nest them). */

@@ -242,9 +242,6 @@ export function stsRetryPolicy(options: StsRetryOptions = {}): RetryPolicy {
   };
 }
 
-/** A policy that never retries. */
-export const noRetryPolicy: RetryPolicy = { name: "none", nextDelayMs: () => undefined };
-
 /** What {@link withRetry} tells its observer before each retry. */
 export interface RetryEvent {
   readonly policy: string;

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { optionsFromConfiguration } from "../../src/configuration/fromConfiguration.ts";
 import { normalizeOptions } from "../../src/configuration/validate.ts";
 import type { BoundClientCredentialOptions, CustomSignedAssertionProvider } from "../../src/configuration/types.ts";
-import { CLIENT, TENANT, expectConfigError } from "./helpers.ts";
+import { CLIENT, TENANT, expectConfigError, warningsOf } from "./helpers.ts";
 
 function fixture(name: string): unknown {
   return JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"));
@@ -501,5 +501,129 @@ describe("fromConfiguration: mistakes, with paths in the section's own spelling"
       path: "overrides.imdsEndpont",
       remedy: /Remove it/,
     });
+  });
+});
+
+describe("fromConfiguration: Identity.Web sections as they are written", () => {
+  const pathEntry = { SourceType: "Path", CertificateDiskPath: "/certs/app.pfx" };
+
+  test("a CIAM authority without a tenant names the tenant after its host, as MSAL.NET does", () => {
+    const options = optionsFromConfiguration({ Authority: "https://contoso.ciamlogin.com/", ClientId: CLIENT, ClientCredentials: [pathEntry] });
+    assert.equal(options.tenantId, "contoso.onmicrosoft.com");
+    assert.equal(options.authorityHost, "https://contoso.ciamlogin.com");
+    const normalized = normalizeOptions(options, {});
+    assert.equal(normalized.authorityHost, "https://contoso.ciamlogin.com");
+    // With a tenant segment the segment wins, as for any authority.
+    const explicit = optionsFromConfiguration({ Authority: `https://contoso.ciamlogin.com/${TENANT}`, ClientId: CLIENT, ClientCredentials: [pathEntry] });
+    assert.equal(explicit.tenantId, TENANT);
+  });
+
+  test("a bound entry with a CIAM authority is refused: there is no mutual TLS endpoint", () => {
+    const error = expectConfigError(
+      () =>
+        optionsFromConfiguration({
+          Authority: "https://contoso.ciamlogin.com",
+          ClientId: CLIENT,
+          ClientCredentials: [{ ...pathEntry, UseBoundCredential: true }],
+        }),
+      { code: "BCC_MTLS_UNSUPPORTED_CLOUD", path: "AzureAd.ClientCredentials[0].UseBoundCredential", remedy: /UseBoundCredential to false/ },
+    );
+    assert.match(error.message, /External ID \(CIAM\).*no mutual TLS token endpoint/);
+    // Options in code get the same answer, even with an mTLS host set.
+    expectConfigError(
+      () =>
+        normalizeOptions(
+          {
+            tenantId: "contoso.onmicrosoft.com",
+            clientId: CLIENT,
+            authorityHost: "https://contoso.ciamlogin.com",
+            mtlsAuthorityHost: "https://mtlsauth.microsoft.com",
+            clientCredentials: [{ sourceType: "Path", certificateDiskPath: "/a.pfx", useBoundCredential: true }],
+          },
+          {},
+        ),
+      { code: "BCC_MTLS_UNSUPPORTED_CLOUD", path: "clientCredentials[0].useBoundCredential", remedy: /useBoundCredential to false/ },
+    );
+    // A non-CIAM host without a tenant segment is still refused as before.
+    expectConfigError(() => optionsFromConfiguration({ Authority: "https://login.microsoftonline.com", ClientId: CLIENT, ClientCredentials: [pathEntry] }), {
+      code: "BCC_INVALID_VALUE",
+      path: "AzureAd.Authority",
+      remedy: /\{tenant\}/,
+    });
+  });
+
+  test("ExtraQueryParameters are read and checked: string values, no parameter the credential sends itself", () => {
+    const section = { Instance: "https://login.microsoftonline.com/", TenantId: TENANT, ClientId: CLIENT, ClientCredentials: [pathEntry] };
+    const options = optionsFromConfiguration({ ...section, ExtraQueryParameters: { dc: "ESTS-PUB-WUS2" } });
+    assert.deepEqual(options.extraQueryParameters, { dc: "ESTS-PUB-WUS2" });
+    assert.deepEqual({ ...normalizeOptions(options, {}).extraQueryParameters }, { dc: "ESTS-PUB-WUS2" });
+    expectConfigError(() => optionsFromConfiguration({ ...section, ExtraQueryParameters: { dc: 3 } }), {
+      code: "BCC_INVALID_TYPE",
+      path: "AzureAd.ExtraQueryParameters.dc",
+      remedy: /as a string/,
+    });
+    expectConfigError(() => optionsFromConfiguration({ ...section, ExtraQueryParameters: { Client_Id: "x" } }), {
+      code: "BCC_INVALID_VALUE",
+      path: "AzureAd.ExtraQueryParameters.Client_Id",
+      remedy: /sets it from its own options/,
+    });
+    expectConfigError(() => optionsFromConfiguration({ ...section, ExtraQueryParameters: ["dc"] }), {
+      code: "BCC_INVALID_TYPE",
+      path: "AzureAd.ExtraQueryParameters",
+      remedy: /\{ name: "value" \}/,
+    });
+    expectConfigError(() => optionsFromConfiguration({ ...section, ExtraQueryParameters: { "a b": "x" } }), {
+      code: "BCC_INVALID_VALUE",
+      path: "AzureAd.ExtraQueryParameters.a b",
+      remedy: /Rename the parameter/,
+    });
+  });
+
+  test("an entry key its source type does not have is logged with the closest key; section-level keys stay silent", () => {
+    const section = {
+      Instance: "https://login.microsoftonline.com/",
+      TenantId: TENANT,
+      ClientId: CLIENT,
+      CallbackPath: "/signin-oidc",
+      SignedOutCallbackPath: "/signout-callback-oidc",
+      Scopes: "access_as_user",
+      ClientCredentials: [
+        { ...pathEntry, PreferBoundCredential: true, CertificatePasword: "x", TokenExchangeAuthority: "https://login.microsoftonline.com/t" },
+        { SourceType: "KeyVault", KeyVaultUrl: "https://v.vault.azure.net", KeyVaultCertificateName: "c", KeyVaultCertificateVersion: null, CertificateDiskPath: "/a.pfx", Container: "x" },
+      ],
+    };
+    let options: BoundClientCredentialOptions | undefined;
+    const warnings = warningsOf(() => {
+      options = optionsFromConfiguration(section);
+    });
+    // Nothing changes: the token is unbound, as Identity.Web would have it.
+    assert.equal(options?.clientCredentials[0]?.useBoundCredential, undefined);
+    const text = warnings.join("\n");
+    assert.match(text, /AzureAd\.ClientCredentials\[0\]\.PreferBoundCredential is ignored: did you mean UseBoundCredential\? PreferBoundCredential was proposed and not adopted/);
+    assert.match(text, /AzureAd\.ClientCredentials\[0\]\.CertificatePasword is ignored: it is not a setting of a Path entry\. Did you mean CertificatePassword\?/);
+    assert.match(text, /AzureAd\.ClientCredentials\[1\]\.CertificateDiskPath is ignored: it is a setting of SourceType Path, not of KeyVault/);
+    assert.match(text, /AzureAd\.ClientCredentials\[1\]\.Container is ignored: this library reads the source-specific keys instead/);
+    assert.equal(warnings.length, 4, text);
+    const codeOnly = warningsOf(() =>
+      optionsFromConfiguration(
+        {
+          Instance: "https://login.microsoftonline.com/",
+          TenantId: TENANT,
+          ClientId: CLIENT,
+          ClientCredentials: [{ SourceType: "KeyVault", KeyVaultUrl: "https://v.vault.azure.net", KeyVaultCertificateName: "c", KeyVaultCredential: "x" }],
+        },
+      ),
+    );
+    assert.match(codeOnly.join("\n"), /ClientCredentials\[0\]\.KeyVaultCredential is ignored: KeyVaultCredential can only be given in code/);
+    assert.doesNotMatch(text, /CallbackPath|Scopes|TokenExchangeAuthority/);
+  });
+
+  test("an ignored key of ten million characters is described briefly and costs no suggestion", () => {
+    const key = "K".repeat(10_000_000);
+    const warnings = warningsOf(() =>
+      optionsFromConfiguration({ Instance: "https://login.microsoftonline.com/", TenantId: TENANT, ClientId: CLIENT, ClientCredentials: [{ ...pathEntry, [key]: 1 }] }),
+    );
+    assert.equal(warnings.length, 1);
+    assert.ok(warnings[0]!.length < 300, `the warning has ${warnings[0]!.length} characters`);
   });
 });

@@ -6,17 +6,12 @@ import { describe, test } from "node:test";
 import { generateKeyPairSync } from "node:crypto";
 import { normalizeOptions } from "../../src/configuration/validate.ts";
 import type { ConfigurationErrorCode } from "../../src/errors.ts";
-import { CLIENT, FAKE_CERT_PEM, TENANT, expectConfigError } from "./helpers.ts";
+import { CLIENT, FAKE_CERT_PEM, TENANT, expectConfigError, optionsOf } from "./helpers.ts";
 
 const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
 
 function base(extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    tenantId: TENANT,
-    clientId: CLIENT,
-    clientCredentials: [{ sourceType: "Path", certificateDiskPath: "/certs/app.pfx" }],
-    ...extra,
-  };
+  return optionsOf(undefined, extra);
 }
 
 function entry(description: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {

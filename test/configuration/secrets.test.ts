@@ -12,7 +12,7 @@ import { optionsFromConfiguration } from "../../src/configuration/fromConfigurat
 import { optionsFromEnvironment, USE_BOUND_CREDENTIAL_VARIABLE } from "../../src/configuration/fromEnvironment.ts";
 import { normalizeOptions } from "../../src/configuration/validate.ts";
 import { BoundCredentialConfigurationError } from "../../src/errors.ts";
-import { CLIENT, FAKE_CERT_PEM, TENANT } from "./helpers.ts";
+import { CLIENT, FAKE_CERT_PEM, optionsOf, TENANT } from "./helpers.ts";
 
 const SECRET = "CANARYsecret7f3a9cQ~x";
 const PASSWORD = "CANARYpfxpassword41b2";
@@ -56,7 +56,7 @@ const certEntry = { sourceType: "Certificate", certificate: FAKE_CERT_PEM, priva
 const allSecrets = [secretEntry, pathEntry, certEntry, { sourceType: "Base64Encoded", base64EncodedValue: "MIIDHzCCAgegAwIB", certificatePassword: PASSWORD }];
 
 function options(extra: Record<string, unknown>): Record<string, unknown> {
-  return { tenantId: TENANT, clientId: CLIENT, clientCredentials: allSecrets, ...extra };
+  return optionsOf(allSecrets, extra);
 }
 
 const cases: readonly [string, () => unknown][] = [

@@ -26,6 +26,7 @@ const { createCertificateAuthority } = await import("../../src/emulator/pki.ts")
 const { BoundCredentialConfigurationError, CredentialUnavailableError } = await import("../../src/errors.ts");
 const { AssertionFileSource } = await import("../../src/sources/assertionFileSource.ts");
 const { decodeBase64 } = await import("../../src/sources/base64Source.ts");
+const { isEntryOf } = await import("../../src/sources/index.ts");
 const { parseCertificateBytes, parseDerCertificate, parsePemCertificate, parsePkcs12 } = await import("../../src/sources/certificateParsing.ts");
 const { LoadedCertificate } = await import("../../src/sources/loadedCertificate.ts");
 const { createManagedIdentityAssertionSource } = await import("../../src/sources/managedIdentityAssertion.ts");
@@ -569,12 +570,11 @@ describe("the assertion file (SignedAssertionFilePath)", () => {
       {},
     );
     const entry = options.entries[0]!;
-    const description = entry.description;
-    if (description.sourceType !== "SignedAssertionFilePath") assert.fail("a SignedAssertionFilePath entry");
+    if (!isEntryOf(entry, "SignedAssertionFilePath")) assert.fail("a SignedAssertionFilePath entry");
     await fc.assert(
       fc.asyncProperty(content, async (bytes) => {
         await writeFile(path, bytes);
-        const source = new AssertionFileSource(entry, description, Date.now, {});
+        const source = new AssertionFileSource(entry, Date.now);
         const result = await typedOrValueAsync(async () => {
           const material = await source.load();
           if (material.kind !== "assertion") throw new Error("unreachable");

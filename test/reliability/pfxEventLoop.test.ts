@@ -41,7 +41,7 @@ after(() => directory.remove());
 
 function pathSource(path: string, password = PASSWORD): PathSource {
   const description = { sourceType: "Path" as const, certificateDiskPath: path, certificatePassword: password };
-  return new PathSource(entryOf(description), description, Date.now);
+  return new PathSource(entryOf(description), Date.now);
 }
 
 interface Beats {

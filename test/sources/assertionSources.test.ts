@@ -8,7 +8,10 @@ import type {
   CustomSignedAssertionCredentialDescription,
   CustomSignedAssertionProvider,
 } from "../../src/configuration/types.ts";
+import { normalizeOptions } from "../../src/configuration/validate.ts";
 import { AssertionFileSource } from "../../src/sources/assertionFileSource.ts";
+import { isEntryOf } from "../../src/sources/index.ts";
+import { CLIENT, TENANT } from "../configuration/helpers.ts";
 import { ClientSecretSource } from "../../src/sources/clientSecretSource.ts";
 import { CustomAssertionSource } from "../../src/sources/customAssertionSource.ts";
 import {
@@ -88,7 +91,10 @@ describe("assertion, secret and store sources", () => {
         sourceType: "SignedAssertionFilePath" as const,
         ...(path === undefined ? {} : { signedAssertionFileDiskPath: path }),
       };
-      return new AssertionFileSource(entryOf(description), description, clock.now, env);
+      // Through validation, which applies the AZURE_FEDERATED_TOKEN_FILE default.
+      const entry = normalizeOptions({ tenantId: TENANT, clientId: CLIENT, clientCredentials: [description] }, env).entries[0]!;
+      if (!isEntryOf(entry, "SignedAssertionFilePath")) throw new Error("a SignedAssertionFilePath entry");
+      return new AssertionFileSource(entry, clock.now);
     }
 
     test("reads the JWT, from the configured path or AZURE_FEDERATED_TOKEN_FILE", async () => {
@@ -209,7 +215,6 @@ describe("assertion, secret and store sources", () => {
       const full = { sourceType: "CustomSignedAssertion" as const, ...description };
       return new CustomAssertionSource(
         entryOf(full, { bound: options.bound ?? false }),
-        full,
         optionsWith({ customSignedAssertionProviders: options.providers ?? {} }),
         Date.now,
       );
@@ -345,7 +350,7 @@ describe("assertion, secret and store sources", () => {
   describe("ClientSecret", () => {
     test("yields the secret, wrapped", async () => {
       const description = { sourceType: "ClientSecret" as const, clientSecret: CANARY_SECRET };
-      const material = await new ClientSecretSource(entryOf(description), description, Date.now).load();
+      const material = await new ClientSecretSource(entryOf(description), Date.now).load();
       assert.equal(material.kind, "secret");
       if (material.kind !== "secret") return;
       assert.equal(material.secret.reveal(), CANARY_SECRET);
@@ -354,7 +359,7 @@ describe("assertion, secret and store sources", () => {
     test("an empty secret is unavailable", async () => {
       const description = { sourceType: "ClientSecret" as const, clientSecret: " " };
       await rejectsUnavailable(
-        new ClientSecretSource(entryOf(description), description, Date.now).load(),
+        new ClientSecretSource(entryOf(description), Date.now).load(),
         /client secret is empty/,
       );
     });

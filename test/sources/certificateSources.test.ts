@@ -41,7 +41,7 @@ async function unavailable(source: CredentialSource, reason: RegExp, reload = fa
 function pathSource(path: string, password?: string, now: () => number = Date.now): PathSource {
   const description = { sourceType: "Path" as const, certificateDiskPath: path, ...(password === undefined ? {} : { certificatePassword: password }) };
   const entry = entryOf(description);
-  return new PathSource(entry, description, now);
+  return new PathSource(entry, now);
 }
 
 describe("certificate sources", () => {
@@ -76,7 +76,7 @@ describe("certificate sources", () => {
       now: () => number = Date.now,
     ): CertificateSource {
       const description = { sourceType: "Certificate" as const, certificate, ...extra };
-      return new CertificateSource(entryOf(description), description, now);
+      return new CertificateSource(entryOf(description), now);
     }
 
     test("PEM with the key, PEM with a separate encrypted key, DER with a KeyObject, PEM as bytes", async () => {
@@ -321,7 +321,7 @@ describe("certificate sources", () => {
         base64EncodedValue: value,
         ...(password === undefined ? {} : { certificatePassword: password }),
       };
-      return new Base64Source(entryOf(description), description, Date.now);
+      return new Base64Source(entryOf(description), Date.now);
     }
 
     test("a base64 PFX, also wrapped over lines, also without a password", async () => {

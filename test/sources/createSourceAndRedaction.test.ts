@@ -12,7 +12,7 @@ import {
   CANARY_SECRET,
   contextWith,
   createCertificateAuthority,
-  entryOf,
+  anyEntryOf,
   type IssuedCertificate,
   optionsWith,
   reencodeKey,
@@ -74,12 +74,12 @@ describe("createSource and redaction", () => {
       { sourceType: "CustomSignedAssertion", getAssertion: () => "x" },
     ];
     for (const [index, description] of descriptions.entries()) {
-      const source = createSource(entryOf(description, { index }), contextWith());
+      const source = createSource(anyEntryOf(description, { index }), contextWith());
       assert.equal(typeof source.load, "function", description.sourceType);
       assert.equal(typeof source.reload, "function", description.sourceType);
     }
     assert.throws(
-      () => createSource(entryOf({ sourceType: "Nope" } as unknown as CredentialDescription), contextWith()),
+      () => createSource(anyEntryOf({ sourceType: "Nope" } as unknown as CredentialDescription), contextWith()),
       /Unknown sourceType "Nope"/,
     );
   });
@@ -121,7 +121,7 @@ describe("createSource and redaction", () => {
     const canaries = [CANARY_PASSWORD, CANARY_SECRET, jwt, ...keyCanaries];
     const context = contextWith({ options: optionsWith({ keyVaultCredential: vaultCredential }) });
     for (const [index, description] of descriptions.entries()) {
-      const source: CredentialSource = createSource(entryOf(description, { index }), context);
+      const source: CredentialSource = createSource(anyEntryOf(description, { index }), context);
       assertNoLeak(source, canaries, `${description.sourceType} source`);
       if (description.sourceType === "KeyVault") continue; // no vault here; its material is tested with the local vault
       const material: SourceMaterial = await source.load();
@@ -160,7 +160,7 @@ describe("createSource and redaction", () => {
       },
     ];
     for (const description of descriptions) {
-      const error: unknown = await createSource(entryOf(description), contextWith())
+      const error: unknown = await createSource(anyEntryOf(description), contextWith())
         .load()
         .then(
           () => undefined,

@@ -178,7 +178,7 @@ describe("KeyVault source", () => {
       tlsCa: options.trust === false ? [] : [ca.certificatePem],
       keyVaultCredential: options.optionsCredential,
     });
-    return new KeyVaultSource(entryOf(description), description, normalized, Date.now, () => {
+    return new KeyVaultSource(entryOf(description), normalized, Date.now, () => {
       throw new Error("these tests always give a credential");
     });
   }

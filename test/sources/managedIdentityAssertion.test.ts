@@ -4,11 +4,13 @@ import type { ServerResponse } from "node:http";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { inspect } from "node:util";
 
-const { createManagedIdentityAssertionSource, defaultTokenExchangeUrl } = await import("../../src/sources/managedIdentityAssertion.ts");
+const { createManagedIdentityAssertionSource } = await import("../../src/sources/managedIdentityAssertion.ts");
+const { defaultTokenExchangeUrl } = await import("../../src/sources/managedIdentitySourceType.ts");
 const { SourceUnavailableError } = await import("../../src/sources/types.ts");
 const { HttpClient } = await import("../../src/transport/httpClient.ts");
 const { closedPort, deferred, json, recordingSleep, startHttpServer } = await import("../transport/fixtures.ts");
-type NormalizedEntry = import("../../src/configuration/normalized.ts").NormalizedEntry;
+type NormalizedEntryOf<D> = import("../../src/configuration/normalized.ts").NormalizedEntryOf<D>;
+type NormalizedManagedIdentityDescription = import("../../src/sources/managedIdentitySourceType.ts").NormalizedManagedIdentityDescription;
 type NormalizedOptions = import("../../src/configuration/normalized.ts").NormalizedOptions;
 type Description = import("../../src/configuration/types.ts").SignedAssertionFromManagedIdentityCredentialDescription;
 type TestServer = Awaited<ReturnType<typeof startHttpServer>>;
@@ -59,19 +61,29 @@ function options(overrides: Partial<NormalizedOptions> = {}): NormalizedOptions 
   };
 }
 
-function entry(description: Partial<Description> = {}, bound = false): NormalizedEntry {
+/** An entry as validation makes it: the exchange audience defaults to the cloud's. */
+function entry(
+  description: Partial<Description> = {},
+  bound = false,
+  authorityHost = "https://login.microsoftonline.com",
+): NormalizedEntryOf<NormalizedManagedIdentityDescription> {
   return {
     index: 0,
     id: `clientCredentials[0] (SignedAssertionFromManagedIdentity${bound ? ", bound" : ""})`,
     bound,
     skip: false,
-    description: { sourceType: "SignedAssertionFromManagedIdentity", ...description },
+    description: {
+      sourceType: "SignedAssertionFromManagedIdentity",
+      ...description,
+      tokenExchangeUrl: description.tokenExchangeUrl ?? defaultTokenExchangeUrl(authorityHost),
+    },
   };
 }
 
-function source(description: Partial<Description> = {}, extra: { bound?: boolean; options?: Partial<NormalizedOptions>; sleep?: ReturnType<typeof recordingSleep>; http?: InstanceType<typeof HttpClient> } = {}) {
-  return createManagedIdentityAssertionSource(entry(description, extra.bound ?? false), {
-    options: options(extra.options),
+function source(description: Partial<Description> = {}, extra: { bound?: boolean; options?: Partial<NormalizedOptions>; sleep?: ReturnType<typeof recordingSleep>; http?: InstanceType<typeof HttpClient> | undefined } = {}) {
+  const resolved = options(extra.options);
+  return createManagedIdentityAssertionSource(entry(description, extra.bound ?? false, resolved.authorityHost), {
+    options: resolved,
     now: () => clock,
     env: {},
     http: extra.http ?? http,

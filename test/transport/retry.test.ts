@@ -7,7 +7,6 @@ import {
   imdsProbeRetryPolicy,
   imdsRetryPolicy,
   managedIdentityRetryPolicy,
-  noRetryPolicy,
   parseRetryAfter,
   RETRY_AFTER_CAP_MS,
   regionDiscoveryRetryPolicy,
@@ -216,12 +215,6 @@ describe("withRetry", () => {
       { policy: stsRetryPolicy(), outcomeOf: (code) => ({ status: code, retryAfterMs: undefined }), signal: controller.signal },
     );
     assert.equal(value, 500);
-    assert.equal(attempts, 1);
-  });
-
-  test("noRetryPolicy makes one attempt", async () => {
-    let attempts = 0;
-    await withRetry(async () => ++attempts, { policy: noRetryPolicy, outcomeOf: () => status(500) });
     assert.equal(attempts, 1);
   });
 });

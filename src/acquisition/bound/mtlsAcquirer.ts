@@ -91,7 +91,7 @@ export class MtlsAcquirer {
     };
     const started = this.#now();
     const response = await postTokenRequest(this.#http, {
-      url,
+      url: withQuery(url, this.#options.extraQueryParameters),
       form,
       clientCertificate: certificate,
       sendChain: this.#options.sendCertificateChain,
@@ -113,4 +113,15 @@ export class MtlsAcquirer {
       ...(request.proofOfPossession === true ? { bindingCertificate: certificate } : {}),
     };
   }
+}
+
+/**
+ * `url` with the configured extra query parameters, as MSAL.NET appends `ExtraQueryParameters` to
+ * the token endpoint. The endpoint without them stays the assertion's audience.
+ */
+function withQuery(url: string, parameters: Readonly<Record<string, string>> | undefined): string {
+  if (parameters === undefined || Object.keys(parameters).length === 0) return url;
+  const target = new URL(url);
+  for (const [name, value] of Object.entries(parameters)) target.searchParams.append(name, value);
+  return target.href;
 }

@@ -2,6 +2,7 @@ import {
   ConfidentialClientApplication,
   LogLevel,
   type AuthenticationResult,
+  type ClientCredentialRequest,
   type Configuration,
   type INetworkModule,
 } from "@azure/msal-node";
@@ -28,16 +29,26 @@ export class MsalResultError extends BoundCredentialError {
  * The msal-node call for the request's kind: adding a grant to the unbound path is adding its case
  * here (`acquireTokenOnBehalfOf` for On-Behalf-Of).
  */
-function requestByKind(app: ConfidentialClientApplication, request: TokenRequest, region: string | undefined): Promise<AuthenticationResult | null> {
+function requestByKind(
+  app: ConfidentialClientApplication,
+  request: TokenRequest,
+  region: string | undefined,
+  extraQueryParameters: Readonly<Record<string, string>> | undefined,
+): Promise<AuthenticationResult | null> {
   switch (request.kind.grant) {
     case "client_credentials":
-      return app.acquireTokenByClientCredential({
-        scopes: [...request.scopes],
-        correlationId: request.correlationId,
-        skipCache: true,
-        ...(request.claims === undefined ? {} : { claims: request.claims }),
-        ...(region === undefined ? {} : { azureRegion: region }),
-      });
+      return app.acquireTokenByClientCredential(
+        withExtraQueryParameters(
+          {
+            scopes: [...request.scopes],
+            correlationId: request.correlationId,
+            skipCache: true,
+            ...(request.claims === undefined ? {} : { claims: request.claims }),
+            ...(region === undefined ? {} : { azureRegion: region }),
+          },
+          extraQueryParameters,
+        ),
+      );
     case "on_behalf_of":
       // Entra's regional endpoints serve client credentials only (msal-node takes `azureRegion` on
       // that request alone): user flows go to the global login host.
@@ -94,7 +105,7 @@ export class MsalAcquirer {
     const startedReal = Date.now();
     let result: AuthenticationResult | null;
     try {
-      result = await runInRequestScope(scope, () => requestByKind(app, request, region));
+      result = await runInRequestScope(scope, () => requestByKind(app, request, region, this.#options.extraQueryParameters));
     } catch (error) {
       throw scope.failure ?? error;
     } finally {
@@ -186,4 +197,22 @@ export class MsalAcquirer {
       },
     };
   }
+}
+
+/**
+ * The request with the configured extra query parameters. msal-node 7 types
+ * `ClientCredentialRequest` without `extraQueryParameters`, but `acquireTokenByClientCredential`
+ * keeps the request's fields and its token request appends `extraQueryParameters` to the token URL
+ * (`createTokenQueryParameters` in msal-common's `protocol/Token.ts`), as MSAL.NET does.
+ */
+function withExtraQueryParameters(
+  request: ClientCredentialRequest,
+  parameters: Readonly<Record<string, string>> | undefined,
+): ClientCredentialRequest {
+  if (parameters === undefined || Object.keys(parameters).length === 0) return request;
+  const withParameters: ClientCredentialRequest & { extraQueryParameters: Record<string, string> } = {
+    ...request,
+    extraQueryParameters: { ...parameters },
+  };
+  return withParameters;
 }

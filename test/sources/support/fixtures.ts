@@ -13,7 +13,9 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { NormalizedEntry, NormalizedOptions } from "../../../src/configuration/normalized.ts";
+import type { NormalizedEntry, NormalizedEntryOf, NormalizedOptions } from "../../../src/configuration/normalized.ts";
+import { DEFAULT_AUTHORITY_HOST } from "../../../src/constants.ts";
+import { defaultTokenExchangeUrl } from "../../../src/sources/managedIdentitySourceType.ts";
 import type { CredentialDescription } from "../../../src/configuration/types.ts";
 import type { SourceContext } from "../../../src/sources/index.ts";
 
@@ -189,8 +191,14 @@ export async function signedJwt(exp: number | undefined, marker = "assertion"): 
   return jwt.sign(privateKey);
 }
 
-/** A validated entry, built directly. */
-export function entryOf(description: CredentialDescription, options: { bound?: boolean; index?: number } = {}): NormalizedEntry {
+/**
+ * A validated entry of one source type, built directly (so that a test can give a source what
+ * validation would refuse, such as an empty secret), for the source's own constructor.
+ */
+export function entryOf<D extends Exclude<CredentialDescription, { sourceType: "SignedAssertionFromManagedIdentity" }>>(
+  description: D,
+  options: { bound?: boolean; index?: number } = {},
+): NormalizedEntryOf<Readonly<D>> {
   const index = options.index ?? 0;
   const bound = options.bound ?? description.useBoundCredential ?? false;
   return Object.freeze({
@@ -198,8 +206,29 @@ export function entryOf(description: CredentialDescription, options: { bound?: b
     id: `clientCredentials[${index}] (${description.sourceType}${bound ? ", bound" : ""})`,
     bound,
     skip: description.skip ?? false,
-    description: Object.freeze({ ...description }),
+    description: Object.freeze({ ...description } as D),
   });
+}
+
+/**
+ * An entry of any source type, built directly with the defaults validation applies (the public
+ * cloud's token exchange audience), for `createSource`.
+ */
+export function anyEntryOf(description: CredentialDescription, options: { index?: number } = {}): NormalizedEntry {
+  const index = options.index ?? 0;
+  const bound = description.useBoundCredential ?? false;
+  const withDefaults =
+    description.sourceType === "SignedAssertionFromManagedIdentity"
+      ? { ...description, tokenExchangeUrl: description.tokenExchangeUrl ?? defaultTokenExchangeUrl(DEFAULT_AUTHORITY_HOST) }
+      : description;
+  // Built by hand rather than by the validator, which refuses what some tests hand a source on purpose.
+  return Object.freeze({
+    index,
+    id: `clientCredentials[${index}] (${description.sourceType}${bound ? ", bound" : ""})`,
+    bound,
+    skip: description.skip ?? false,
+    description: Object.freeze({ ...withDefaults }),
+  }) as NormalizedEntry;
 }
 
 /** Validated options, built directly, with the given overrides. */

@@ -4,13 +4,9 @@ import { generateKeyPairSync } from "node:crypto";
 import type { TokenCredential } from "@azure/core-auth";
 import { normalizeOptions } from "../../src/configuration/validate.ts";
 import type { CredentialDescription } from "../../src/configuration/types.ts";
-import { CLIENT, FAKE_CERT_PEM, TENANT } from "./helpers.ts";
+import { CLIENT, FAKE_CERT_PEM, optionsOf, PATH_ENTRY, TENANT } from "./helpers.ts";
 
-function options(entries: readonly Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { tenantId: TENANT, clientId: CLIENT, clientCredentials: entries, ...extra };
-}
-
-const PATH_ENTRY = { sourceType: "Path", certificateDiskPath: "/certs/app.pfx" };
+const options = optionsOf;
 
 function descriptionOf<T extends CredentialDescription["sourceType"]>(
   d: CredentialDescription,
