@@ -69,8 +69,9 @@ export class CredentialList {
   async acquire(request: TokenRequest): Promise<ServedToken> {
     const now = this.#now();
     const active = this.#entries.filter((e) => !e.entry.skip);
-    const ready = active.filter((e) => (this.#bench.get(e.entry.index)?.until ?? 0) <= now);
-    const benched = active.filter((e) => !ready.includes(e));
+    // Sets and maps, not scans: a list of tens of thousands of entries walks in linear time.
+    const benched = new Set(active.filter((e) => (this.#bench.get(e.entry.index)?.until ?? 0) > now));
+    const ready = active.filter((e) => !benched.has(e));
     const failures: Failed[] = [];
 
     for (const candidate of [...ready, ...benched]) {
@@ -82,7 +83,7 @@ export class CredentialList {
         return { token: result.token, entry: candidate.entry, notServed: failures.map(reportOf) };
       }
       const { failure } = result;
-      failures.push({ entry: candidate.entry, failure, wasBenched: benched.includes(candidate) });
+      failures.push({ entry: candidate.entry, failure, wasBenched: benched.has(candidate) });
       if (request.signal.aborted) throw request.signal.reason;
       if (failure.outcome === "stop") {
         this.#logger.warning(`${candidate.entry.id} failed and no other entry would help: ${failure.reason}`);
@@ -139,13 +140,14 @@ export class CredentialList {
     failures: readonly Failed[],
     stoppedBy: EntryFailure | undefined,
   ): Error {
+    const failedByIndex = new Map(failures.map((f) => [f.entry.index, f]));
     const entries = this.#entries.map((e): EntryReport => {
-      const failed = failures.find((f) => f.entry.index === e.entry.index);
+      const failed = failedByIndex.get(e.entry.index);
       if (failed !== undefined) return reportOf(failed);
       return notFailed(e.entry, e.entry.skip ? "skipped" : "not-tried");
     });
     const allLines = this.#entries.map((e) => {
-      const failed = failures.find((f) => f.entry.index === e.entry.index);
+      const failed = failedByIndex.get(e.entry.index);
       if (e.entry.skip) return `  ${e.entry.id}: skipped (skip: true).`;
       if (failed === undefined) return `  ${e.entry.id}: not tried.`;
       const label = failed.failure.outcome === "rejected" ? "rejected by Entra ID" : failed.failure.outcome;
