@@ -199,7 +199,10 @@ async function describeHosts(
   let mtlsAuthorityHostFrom: string;
   if (options.mtlsAuthorityHost !== undefined) {
     mtlsAuthorityHost = options.mtlsAuthorityHost;
-    mtlsAuthorityHostFrom = "--mtls-authority-host";
+    mtlsAuthorityHostFrom =
+      flags["mtls-authority-host"] === undefined && configuration.options.mtlsAuthorityHost !== undefined
+        ? "MtlsAuthorityHost"
+        : "--mtls-authority-host";
   } else {
     try {
       const region = await resolveRegion(options.azureRegion, process.env, { http, endpoint: options.imdsEndpoint, signal });

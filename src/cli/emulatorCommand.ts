@@ -112,6 +112,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       // The bound list: the managed identity first, then the certificate, both over mutual TLS.
       AzureAd: {
         ...identityWeb,
+        MtlsAuthorityHost: emulator.mtlsAuthorityHost,
         ClientCredentials: [
           { SourceType: "SignedAssertionFromManagedIdentity", UseBoundCredential: true },
           { SourceType: "Path", CertificateDiskPath: pfxFile, CertificatePassword: pfxPassword, UseBoundCredential: true },
@@ -132,7 +133,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     writePrivateFile(settingsFile, `${JSON.stringify(appsettings, null, 2)}\n`);
 
     const scope = "https://storage.azure.com/.default";
-    const hosts = ["--ca-file", caFile, "--mtls-authority-host", emulator.mtlsAuthorityHost, "--imds-endpoint", emulator.imdsEndpoint];
+    // The section names its mTLS host (MtlsAuthorityHost); the CA and IMDS are the machine's, not the app's.
+    const hosts = ["--ca-file", caFile, "--imds-endpoint", emulator.imdsEndpoint];
     const command = (...args: string[]): string => ["bound-credential", ...args].map(shellWord).join(" ");
     const exports = (variables: Record<string, string>): string[] =>
       Object.entries(variables).map(([name, value]) => `export ${name}=${shellWord(value)}`);
@@ -177,8 +179,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
         command("token", "--from-environment", "--scope", scope),
         "",
         "In code, the options appsettings.json does not carry:",
-        `  BoundClientCredential.fromConfiguration(appsettings.AzureAd, { mtlsAuthorityHost: "${emulator.mtlsAuthorityHost}",`,
-        `    imdsEndpoint: "${emulator.imdsEndpoint}", tls: { ca: [readFileSync(${JSON.stringify(caFile)}, "utf8")] } })`,
+        `  BoundClientCredential.fromConfiguration(appsettings.AzureAd, { imdsEndpoint: "${emulator.imdsEndpoint}",`,
+        `    tls: { ca: [readFileSync(${JSON.stringify(caFile)}, "utf8")] } })`,
         "",
         "Emulator ready. Press Ctrl+C to stop.",
         "",

@@ -93,7 +93,8 @@ const SECTION_NAME_OF: Readonly<Record<string, string>> = {
  * non-empty. A key of an entry that its source type does not have is ignored too, but logged as a
  * warning with the closest key, since it usually is a typo. `Authority` may be a CIAM authority
  * without a tenant (`https://contoso.ciamlogin.com`), whose tenant is then `contoso.onmicrosoft.com`;
- * `ExtraQueryParameters` is sent on every token request.
+ * `ExtraQueryParameters` is sent on every token request. `MtlsAuthorityHost`, an extension of this
+ * library, sets `mtlsAuthorityHost` (the mutual TLS token host) from the section.
  *
  * @param section - the parsed section, or a whole `appsettings.json` object holding `AzureAd`
  * @param overrides - options that a file cannot express (`customSignedAssertionProviders`,
@@ -128,6 +129,14 @@ export function optionsFromConfiguration(
   if (clientId !== undefined) {
     naming.set(["clientId"], clientId.path);
     options["clientId"] = clientId.value;
+  }
+  // Not an Identity.Web key: MSAL.NET derives the mTLS host from the authority (and region), which
+  // works for Entra's public and sovereign clouds; a section for another host (an emulator, a test
+  // slice) names it here so that the file alone describes the app.
+  const mtlsHost = view.get("MtlsAuthorityHost");
+  if (mtlsHost !== undefined) {
+    naming.set(["mtlsAuthorityHost"], mtlsHost.path);
+    options["mtlsAuthorityHost"] = typeof mtlsHost.value === "string" ? mtlsHost.value.replace(/\/+$/, "") : mtlsHost.value;
   }
   const region = view.get("AzureRegion");
   if (region !== undefined) {

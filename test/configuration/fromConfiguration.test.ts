@@ -230,6 +230,14 @@ describe("fromConfiguration: Identity.Web rules", () => {
     assert.equal(options.tenantId, TENANT);
   });
 
+  test("MtlsAuthorityHost (an extension of this library) sets the mutual TLS host; an override still wins", () => {
+    const options = optionsFromConfiguration(section({ MtlsAuthorityHost: "https://mtls.example.test:8443/" }));
+    assert.equal(options.mtlsAuthorityHost, "https://mtls.example.test:8443");
+    assert.equal(normalizeOptions(options, {}).mtlsAuthorityHost, "https://mtls.example.test:8443");
+    const overridden = optionsFromConfiguration(section({ mtlsAuthorityHost: "https://a.example.test" }), { mtlsAuthorityHost: "https://b.example.test" });
+    assert.equal(overridden.mtlsAuthorityHost, "https://b.example.test");
+  });
+
   test("overrides replace values and add what a file cannot hold", () => {
     const options = optionsFromConfiguration(section({ AzureRegion: "westus" }), { azureRegion: "eastus", imdsEndpoint: "http://127.0.0.1:9000" });
     assert.equal(options.azureRegion, "eastus");
@@ -393,6 +401,15 @@ describe("fromConfiguration: mistakes, with paths in the section's own spelling"
       path: "AzureAd.Authority",
       remedy: /https:\/\//,
     });
+  });
+
+  test("an http MtlsAuthorityHost is named by its key in the section", () => {
+    const error = expectConfigError(() => optionsFromConfiguration(section({ MtlsAuthorityHost: "http://mtls.example.test" })), {
+      code: "BCC_INSECURE_AUTHORITY",
+      path: "AzureAd.MtlsAuthorityHost",
+      remedy: /https:\/\//,
+    });
+    assert.ok(error.message.startsWith("AzureAd.MtlsAuthorityHost"));
   });
 
   test("a B2C-style Instance with a path", () => {
