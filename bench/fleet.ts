@@ -11,7 +11,7 @@ import { BoundClientCredential } from "../src/index.ts";
 import { startEmulator } from "../src/emulator/index.ts";
 import { createRedisTokenCache } from "../src/redis/index.ts";
 import { redisMissing, startRedisServer } from "../test/helpers/redisServer.ts";
-import { Fleet } from "../test/redis/fleet.ts";
+import { Fleet, replicaSettings } from "../test/redis/fleet.ts";
 import { median, percentile } from "./stats.ts";
 
 const short = process.argv.includes("--short");
@@ -30,16 +30,6 @@ const app = emulator.registerApp({ secrets: [secret] });
 const redis = await startRedisServer();
 const options = emulator.credentialOptions(app);
 const encryptionKey = randomBytes(32).toString("base64");
-const base = {
-  encryptionKey,
-  tenantId: options.tenantId,
-  clientId: options.clientId,
-  clientSecret: secret,
-  authorityHost: options.authorityHost,
-  mtlsAuthorityHost: options.mtlsAuthorityHost,
-  imdsEndpoint: options.imdsEndpoint,
-  ca: options.tls.ca,
-};
 const tokenRequests = (): number => emulator.journal.ofRoute("login.token").length;
 
 const rows: string[] = [];
@@ -47,7 +37,7 @@ try {
   for (const size of SIZES) {
     const perScope: Record<string, number[]> = { alone: [], shared: [] };
     for (const shared of [false, true]) {
-      const fleet = await Fleet.start(size, { ...base, redisUrl: shared ? redis.url : undefined });
+      const fleet = await Fleet.start(size, replicaSettings(options, secret, { encryptionKey, redisUrl: shared ? redis.url : undefined }));
       try {
         for (let i = 0; i < SCOPES_PER_RUN; i++) {
           const before = tokenRequests();

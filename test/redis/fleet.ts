@@ -2,7 +2,26 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
+import type { EmulatorCredentialOptions } from "../../src/emulator/index.ts";
 import type { FleetWorkerConfig, FleetWorkerMessage, FleetWorkerResult } from "./fleetWorker.ts";
+
+/** A replica's settings for an app of the emulator with a client secret; `redisUrl` and the rest are the caller's. */
+export function replicaSettings(
+  options: EmulatorCredentialOptions,
+  clientSecret: string,
+  rest: Pick<FleetWorkerConfig, "redisUrl" | "encryptionKey" | "operationTimeoutMs">,
+): Omit<FleetWorkerConfig, "type"> {
+  return {
+    ...rest,
+    tenantId: options.tenantId,
+    clientId: options.clientId,
+    clientSecret,
+    authorityHost: options.authorityHost,
+    mtlsAuthorityHost: options.mtlsAuthorityHost,
+    imdsEndpoint: options.imdsEndpoint,
+    ca: options.tls.ca,
+  };
+}
 
 /** N replicas, each a child process with its own credential. */
 export class Fleet {
