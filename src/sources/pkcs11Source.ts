@@ -113,6 +113,12 @@ export class Pkcs11Source extends CachedSource {
       createEngineContext(engineKey, { cert: certificate.leaf.toString() });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      // Node.js built without OpenSSL engines (OPENSSL_NO_ENGINE) throws this code for any privateKeyEngine.
+      if ((error as { code?: unknown }).code === "ERR_CRYPTO_CUSTOM_ENGINE_NOT_SUPPORTED") {
+        throw new SourceUnavailableError(
+          `${what} cannot be bound: this Node.js (${process.version}, OpenSSL ${process.versions.openssl}) was built without OpenSSL engines, which a token's key in TLS needs: use a Node.js from nodejs.org or your distribution, or drop useBoundCredential (unbound entries need no engine)`,
+        );
+      }
       const cause = /engine|DSO/i.test(message) ? `OpenSSL's pkcs11 engine could not load the key (${firstLine(message)}): ${INSTALL_ENGINE}` : `OpenSSL refused the key for TLS (${firstLine(message)})`;
       throw new SourceUnavailableError(`${what} cannot be bound: ${cause}`);
     }

@@ -22,7 +22,7 @@ import type { BoundClientCredentialOptions, CredentialDescription } from "../../
 import { CredentialUnavailableError } from "../../../src/errors.ts";
 import { startEmulator, type Emulator, type IssuedCertificate } from "../../../src/emulator/index.ts";
 import { withSeams } from "../../helpers/index.ts";
-import { createSoftHsm, type SoftHsm, softhsmSkipReason } from "./support.ts";
+import { createSoftHsm, type SoftHsm, softhsmSkipReason } from "../../helpers/softhsm.ts";
 
 const STORAGE = "https://storage.azure.com/.default";
 const VAULT = "https://vault.azure.net/.default";

@@ -2,7 +2,7 @@
  * SoftHSM tokens for the PKCS#11 tests: a configuration whose token directory is a temporary
  * folder (`SOFTHSM2_CONF`, read by the module when it initializes), tokens made with
  * `softhsm2-util --init-token --free`, and keys imported as sensitive and non-extractable by
- * `tokenTool.ts` in a process of its own.
+ * `softhsmTokenTool.ts` in a process of its own.
  *
  * Without softhsm2 the tests are skipped with that reason, except under CI (`CI` set), where they
  * run and fail: CI installs softhsm2 and the OpenSSL pkcs11 engine (`.ci/run`).
@@ -29,7 +29,7 @@ const MODULE_CANDIDATES = [
 /** SoftHSM's module, when installed. */
 export const SOFTHSM_MODULE = MODULE_CANDIDATES.find((path) => existsSync(path));
 
-const TOOL = new URL("./tokenTool.ts", import.meta.url).pathname;
+const TOOL = new URL("./softhsmTokenTool.ts", import.meta.url).pathname;
 
 /**
  * Why the PKCS#11 tests cannot run here, or false. Under CI the answer is always false, so that a

@@ -1,7 +1,7 @@
 /**
  * Writes keys and certificates into a SoftHSM token, in a process of its own so that the process
  * under test never has the token initialized or logged in by the fixture. Run as
- * `node tokenTool.ts` with JSON on its standard input (keys and PINs stay out of its arguments), which names the module, the token, the PIN and what to do.
+ * `node softhsmTokenTool.ts` with JSON on its standard input (keys and PINs stay out of its arguments), which names the module, the token, the PIN and what to do.
  *
  * The private key is created with CKA_SENSITIVE true and CKA_EXTRACTABLE false (PKCS#11 v2.40
  * section 4.9): the token never reveals it, which the `inspect` command checks.
