@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { readString } from "../configuration/checks.ts";
 import type { NormalizedEntryOf } from "../configuration/normalized.ts";
 import type { Pkcs11CredentialDescription } from "../configuration/types.ts";
@@ -44,7 +44,8 @@ export class Pkcs11Source extends CachedSource {
   readonly #bound: boolean;
   readonly #env: Readonly<Record<string, string | undefined>>;
   #session: Pkcs11Session | undefined;
-  #pinRefused: SourceUnavailableError | undefined;
+  /** The reason a PIN was refused, and the SHA-256 of that PIN: it is not tried again, a new PIN (a rewritten pin-source file) is. */
+  #pinRefused: { readonly pinSha256: string; readonly error: SourceUnavailableError } | undefined;
 
   constructor(entry: NormalizedEntryOf<NormalizedPkcs11Description>, context: Pick<SourceContext, "now" | "env">) {
     super(entry, context.now);
@@ -56,10 +57,11 @@ export class Pkcs11Source extends CachedSource {
   protected override async read(): Promise<SourceMaterial> {
     const d = this.#description;
     const what = `the PKCS#11 key ${d.uri}`;
-    if (this.#pinRefused !== undefined) throw this.#pinRefused;
     const binding = await withContextAsyncKeep(what, loadBinding);
     const engineDirectory = this.#bound ? this.#engineDirectory(what) : undefined;
     const pin = await this.#pin(what);
+    const pinSha256 = createHash("sha256").update(pin?.reveal() ?? "").digest("hex");
+    if (this.#pinRefused?.pinSha256 === pinSha256) throw this.#pinRefused.error;
     this.#session ??= new Pkcs11Session(binding, d.pkcs11ModulePath);
     let opened: OpenedKey;
     try {
@@ -69,7 +71,7 @@ export class Pkcs11Source extends CachedSource {
       }
     } catch (error) {
       const failure = inContext(what, error);
-      if (error instanceof Pkcs11UnavailableError && error.kind === "pin-incorrect") this.#pinRefused = failure;
+      if (error instanceof Pkcs11UnavailableError && error.kind === "pin-incorrect") this.#pinRefused = { pinSha256, error: failure };
       throw failure;
     }
     const chain = await this.#chain(opened, what);

@@ -75,6 +75,8 @@ export function createEngineContext(
 ): SecureContext {
   const saved = new Map<string, string | undefined>();
   for (const [name, value] of Object.entries(engineKey.environment)) {
+    // Only what differs is touched: native code on other threads may read the environment.
+    if (process.env[name] === value) continue;
     saved.set(name, process.env[name]);
     process.env[name] = value;
   }

@@ -86,6 +86,7 @@ export function pkcs11Program(mode: "worker" | "check"): void {
     C_GetSlotInfo(slot: Buffer): { slotDescription: string; manufacturerID: string };
     C_GetTokenInfo(slot: Buffer): { label: string; manufacturerID: string; model: string; serialNumber: string };
     C_OpenSession(slot: Buffer, flags: number): Buffer;
+    C_CloseSession(session: Buffer): void;
     C_Login(session: Buffer, userType: number, pin?: string): void;
     C_FindObjectsInit(session: Buffer, template: { type: number; value?: number | boolean | string | Buffer }[]): void;
     C_FindObjects(session: Buffer, max: number): Buffer[];
@@ -200,7 +201,18 @@ export function pkcs11Program(mode: "worker" | "check"): void {
     api ??= loadModule(bindingPath, modulePath);
     const p = api;
     const { slot, label, serial } = findSlot(p, s);
+    // A reopen (a reload of the entry) replaces the session; the old one closes only once the new
+    // one is open, since closing a token's last session logs the application out.
+    const previous = session;
     session = p.C_OpenSession(slot, k("CKF_SERIAL_SESSION"));
+    if (previous !== undefined) {
+      try {
+        p.C_CloseSession(previous);
+      } catch {
+        // Already gone with a reset token: nothing to release.
+      }
+    }
+    keyHandle = undefined;
     const loggedIn = login(p, session, givenPin);
     pin = givenPin;
     const template: { type: number; value?: number | boolean | string | Buffer }[] = [{ type: k("CKA_CLASS"), value: k("CKO_PRIVATE_KEY") }];

@@ -106,6 +106,8 @@ export class Pkcs11Session {
   readonly #binding: string;
   readonly #modulePath: string;
   #worker: Worker | undefined;
+  /** What the last successful open asked for, and the worker that holds its session. */
+  #opened: { readonly selector: Pkcs11Selector; readonly pin: string | undefined; readonly worker: Worker | undefined } | undefined;
   #nextId = 0;
   readonly #pending = new Map<number, { resolve(reply: WorkerReply): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
 
@@ -118,11 +120,19 @@ export class Pkcs11Session {
   async open(selector: Pkcs11Selector, pin: string | undefined): Promise<OpenedKey> {
     const reply = await this.#request({ op: "open", selector, pin }, OPEN_TIMEOUT_MS, "open the session");
     if (reply.opened === undefined) throw new SourceUnavailableError("the PKCS#11 worker answered without the key");
+    this.#opened = { selector, pin, worker: this.#worker };
     return reply.opened;
   }
 
-  /** RSASSA-PSS SHA-256 of `data` by the token's key. */
+  /**
+   * RSASSA-PSS SHA-256 of `data` by the token's key. A worker that ended (a timeout, a crash) is
+   * replaced, and the new one opens the session again with the PIN already checked.
+   */
   async sign(data: Uint8Array): Promise<Buffer> {
+    const opened = this.#opened;
+    if (opened !== undefined && (this.#worker === undefined || this.#worker !== opened.worker)) {
+      await this.open(opened.selector, opened.pin);
+    }
     const reply = await this.#request({ op: "sign", data }, SIGN_TIMEOUT_MS, "sign");
     if (reply.signature === undefined) throw new SourceUnavailableError("the PKCS#11 worker answered without a signature");
     return Buffer.from(reply.signature);
@@ -132,6 +142,7 @@ export class Pkcs11Session {
   async close(): Promise<void> {
     const worker = this.#worker;
     this.#worker = undefined;
+    this.#opened = undefined;
     if (worker !== undefined) await worker.terminate();
   }
 

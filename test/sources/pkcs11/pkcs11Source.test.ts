@@ -191,6 +191,33 @@ describe("Pkcs11 entries", { skip }, () => {
     assert.match(list.lastServed?.notServed[0]?.reason ?? "", /PIN is wrong/);
   });
 
+  test("a refused PIN is not tried again until pin-source holds another; then the entry loads", async () => {
+    const { Pkcs11Source } = await import("../../../src/sources/pkcs11Source.ts");
+    const { normalizeOptions } = await import("../../../src/configuration/validate.ts");
+    const { isEntryOf, SourceUnavailableError } = await import("../../../src/sources/index.ts");
+    const pinFile = join(dir, "pin");
+    await writeFile(pinFile, `${WRONG_PIN}\n`, { mode: 0o600 });
+    const normalized = normalizeOptions(
+      { tenantId: emu.tenantId, clientId: "app", clientCredentials: [{ sourceType: "Pkcs11", pkcs11Uri: `pkcs11:token=app;object=signing?pin-source=file://${pinFile}`, pkcs11ModulePath: hsm.module }] },
+      {},
+    );
+    const first = normalized.entries[0]!;
+    if (!isEntryOf(first, "Pkcs11")) throw new Error("unreachable");
+    const source = new Pkcs11Source(first, { now: Date.now, env: {} });
+    try {
+      const refused = await source.load().then(() => undefined, (e: unknown) => e);
+      assert.ok(refused instanceof SourceUnavailableError);
+      assert.match(refused.reason, /PIN is wrong/);
+      const again = await source.reload().then(() => undefined, (e: unknown) => e);
+      assert.equal(again, refused, "the same PIN is answered from memory, without another C_Login");
+      await writeFile(pinFile, `${PIN}\n`);
+      const material = await source.reload();
+      assert.equal(material.kind === "certificate" ? material.certificate.thumbprintSha256 : undefined, cert.thumbprintSha256);
+    } finally {
+      await source.close();
+    }
+  });
+
   test("unavailable: the module is missing", async () => {
     const c = credential("app", [entry("pkcs11:token=app;object=signing", { pkcs11ModulePath: join(dir, "no-such-module.so") })]);
     assert.match(await unavailableReason(c), /the PKCS#11 module .*no-such-module\.so cannot be used.*check pkcs11ModulePath/);

@@ -131,3 +131,25 @@ describe("Pkcs11 entries in the options", () => {
     return credential.close();
   });
 });
+
+describe("loading", () => {
+  test("the package's entry point does not load pkcs11js; a Pkcs11 entry's first load does", async () => {
+    const { execFile } = await import("node:child_process");
+    const { promisify } = await import("node:util");
+    const script = `
+      const { registerHooks } = require("node:module");
+      const seen = [];
+      registerHooks({ resolve(specifier, context, next) { if (specifier === "pkcs11js") seen.push(specifier); return next(specifier, context); } });
+      (async () => {
+        await import(${JSON.stringify(new URL("../../../src/index.ts", import.meta.url).href)});
+        const atEntry = seen.length;
+        const { loadBinding } = await import(${JSON.stringify(new URL("../../../src/sources/pkcs11/session.ts", import.meta.url).href)});
+        await loadBinding().catch(() => undefined);
+        process.stdout.write(JSON.stringify({ atEntry, afterLoad: seen.length }));
+      })();`;
+    const { stdout } = await promisify(execFile)(process.execPath, ["-e", script]);
+    const counts = JSON.parse(stdout) as { atEntry: number; afterLoad: number };
+    assert.equal(counts.atEntry, 0);
+    assert.ok(counts.afterLoad >= 1);
+  });
+});
