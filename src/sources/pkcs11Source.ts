@@ -2,6 +2,7 @@ import { createHash, X509Certificate } from "node:crypto";
 import { readString } from "../configuration/checks.ts";
 import type { NormalizedEntryOf } from "../configuration/normalized.ts";
 import type { Pkcs11CredentialDescription } from "../configuration/types.ts";
+import { credentialLogger } from "../logging.ts";
 import { createEngineContext } from "../transport/httpClient.ts";
 import { CachedSource } from "./cachedSource.ts";
 import { MAX_CERTIFICATE_INPUT_BYTES } from "./certificateParsing.ts";
@@ -15,6 +16,8 @@ import { checkPinInFreshProcess, loadBinding, Pkcs11Session, Pkcs11UnavailableEr
 import { describePkcs11Uri, engineKeyUri, parsePkcs11Uri, Pkcs11UriError } from "./pkcs11/uri.ts";
 import { withContext } from "./reasons.ts";
 import { SecretValue, SourceUnavailableError, type SourceMaterial } from "./types.ts";
+
+const logger = credentialLogger("BoundClientCredential");
 
 /** A PIN file is a line or two; anything larger is not one. */
 const MAX_PIN_FILE_BYTES = 4096;
@@ -88,6 +91,10 @@ export class Pkcs11Source extends CachedSource {
     const certificate = new LoadedCertificate(chain, tokenKey);
     withContext(what, () => assertCertificateTimeValid(certificate, this.now()));
     if (engineKey !== undefined) this.#checkEngine(engineKey, certificate, what);
+    logger.verbose(
+      `${this.entryId} => PKCS#11 key on token "${opened.token.label}" (${opened.key.sensitive ? "sensitive" : "not sensitive"}, ${opened.key.extractable ? "extractable" : "not extractable"}), ` +
+        `PIN ${opened.login === "verified" ? "checked by C_Login" : pin === undefined ? "not given (the token was logged in)" : "checked in a fresh process (the token was logged in)"}, certificate from ${d.certificateDiskPath ?? "the token"}`,
+    );
     return { kind: "certificate", certificate };
   }
 

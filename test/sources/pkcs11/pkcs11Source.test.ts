@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { inspect } from "node:util";
 import { X509Certificate } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import { AzureLogger, getLogLevel, setLogLevel } from "@azure/logger";
 import { compactVerify, decodeProtectedHeader, decodeJwt } from "jose";
 import { signClientAssertion } from "../../../src/acquisition/clientAssertion.ts";
 import { BoundClientCredential } from "../../../src/boundClientCredential.ts";
@@ -40,8 +41,16 @@ describe("Pkcs11 entries", { skip }, () => {
   let certificateFile: string;
   let otherFile: string;
   const credentials: BoundClientCredential[] = [];
+  // Every log line of the suite, at verbose level: none may hold a PIN.
+  const logLines: string[] = [];
+  const previousLog = AzureLogger.log;
+  const previousLevel = getLogLevel();
 
   before(async () => {
+    AzureLogger.log = (...args: unknown[]) => {
+      logLines.push(args.map((arg) => (typeof arg === "string" ? arg : inspect(arg))).join(" "));
+    };
+    setLogLevel("verbose");
     hsm = await createSoftHsm();
     emu = await startEmulator({ acceptAnyResource: true });
     dir = await mkdtemp(join(tmpdir(), "bcc-pkcs11-"));
@@ -58,6 +67,10 @@ describe("Pkcs11 entries", { skip }, () => {
   });
 
   after(async () => {
+    AzureLogger.log = previousLog;
+    setLogLevel(previousLevel);
+    assert.ok(logLines.some((line) => line.includes("PKCS#11 key on token")), "the suite logged its loads");
+    assert.ok(!logLines.some((line) => line.includes(PIN) || line.includes(WRONG_PIN)), "no PIN in any log line");
     await Promise.all(credentials.map((c) => c.close()));
     await emu?.close();
     await hsm?.remove();

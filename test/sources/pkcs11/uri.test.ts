@@ -153,3 +153,32 @@ describe("loading", () => {
     assert.ok(counts.afterLoad >= 1);
   });
 });
+
+describe("without pkcs11js", () => {
+  test("a Pkcs11 entry is unavailable with a reason naming what to install", async () => {
+    const { execFile } = await import("node:child_process");
+    const { promisify } = await import("node:util");
+    // The process cannot resolve pkcs11js, as where the optional dependency was not installed.
+    const script = `
+      const { registerHooks } = require("node:module");
+      registerHooks({ resolve(specifier, context, next) {
+        if (specifier === "pkcs11js") throw Object.assign(new Error("Cannot find package 'pkcs11js'"), { code: "ERR_MODULE_NOT_FOUND" });
+        return next(specifier, context);
+      } });
+      (async () => {
+        const { BoundClientCredential } = await import(${JSON.stringify(new URL("../../../src/index.ts", import.meta.url).href)});
+        const credential = new BoundClientCredential({
+          tenantId: "72f988bf-86f1-41af-91ab-2d7cd011db47", clientId: "app",
+          clientCredentials: [{ sourceType: "Pkcs11", pkcs11Uri: "pkcs11:token=t;object=k", pkcs11ModulePath: "/m.so" }],
+        });
+        const error = await credential.getToken("https://storage.azure.com/.default").catch((e) => e);
+        process.stdout.write(JSON.stringify({ name: error.name, outcome: error.entries[0].outcome, reason: error.entries[0].reason }));
+        await credential.close();
+      })();`;
+    const { stdout } = await promisify(execFile)(process.execPath, ["-e", script]);
+    const result = JSON.parse(stdout) as { name: string; outcome: string; reason: string };
+    assert.equal(result.name, "CredentialUnavailableError");
+    assert.equal(result.outcome, "unavailable");
+    assert.match(result.reason, /pkcs11js is not installed: install the optional dependency pkcs11js \(npm install pkcs11js/);
+  });
+});
