@@ -12,7 +12,7 @@ import { readFileSnapshot } from "./fileReading.ts";
 import { type EngineKeyReference, LoadedCertificate, type TokenKey } from "./loadedCertificate.ts";
 import { findEngineDirectory, INSTALL_ENGINE, opensslMajor } from "./pkcs11/engine.ts";
 import type { OpenedKey, Pkcs11Selector } from "./pkcs11/program.ts";
-import { checkPinInFreshProcess, loadBinding, Pkcs11Session, Pkcs11UnavailableError } from "./pkcs11/session.ts";
+import { loadBinding, Pkcs11Session, Pkcs11UnavailableError } from "./pkcs11/session.ts";
 import { describePkcs11Uri, engineKeyUri, parsePkcs11Uri, Pkcs11UriError } from "./pkcs11/uri.ts";
 import { withContext } from "./reasons.ts";
 import { SecretValue, SourceUnavailableError, type SourceMaterial } from "./types.ts";
@@ -37,7 +37,7 @@ export type NormalizedPkcs11Description = Normalized<Pkcs11CredentialDescription
 
 /**
  * A `Pkcs11` entry: a certificate whose private key stays in a PKCS#11 token. Each load opens a
- * session in a worker thread, logs in, finds the key and its certificate, and checks that they
+ * session in the entry's own child process, logs in, finds the key and its certificate, and checks that they
  * match; assertions are signed by the token, and a bound entry's TLS handshakes go through
  * OpenSSL's pkcs11 engine. A wrong PIN is remembered and not tried again, so that the entry does
  * not use up the token's retry counter.
@@ -70,7 +70,11 @@ export class Pkcs11Source extends CachedSource {
     try {
       opened = await this.#session.open(d.selector, pin?.reveal());
       if (opened.login === "already-logged-in" && pin !== undefined) {
-        await checkPinInFreshProcess(binding, d.pkcs11ModulePath, d.selector, pin.reveal());
+        // The entry's own process made no login: the module keeps one across processes, and its
+        // C_Login cannot tell whether this PIN is right. An unchecked PIN is not accepted.
+        throw new SourceUnavailableError(
+          "the module reports the token logged in already (CKR_USER_ALREADY_LOGGED_IN) in a process that did not log in, so the PIN cannot be checked: log the token out, or use a module that keeps logins per process",
+        );
       }
     } catch (error) {
       const failure = inContext(what, error);
@@ -93,12 +97,12 @@ export class Pkcs11Source extends CachedSource {
     if (engineKey !== undefined) this.#checkEngine(engineKey, certificate, what);
     logger.verbose(
       `${this.entryId} => PKCS#11 key on token "${opened.token.label}" (${opened.key.sensitive ? "sensitive" : "not sensitive"}, ${opened.key.extractable ? "extractable" : "not extractable"}), ` +
-        `PIN ${opened.login === "verified" ? "checked by C_Login" : pin === undefined ? "not given (the token was logged in)" : "checked in a fresh process (the token was logged in)"}, certificate from ${d.certificateDiskPath ?? "the token"}`,
+        `PIN ${opened.login === "verified" ? "checked by C_Login in the entry's own process" : "not given (the token was logged in)"}, certificate from ${d.certificateDiskPath ?? "the token"}`,
     );
     return { kind: "certificate", certificate };
   }
 
-  /** Ends the worker that holds the session; a later load opens another. */
+  /** Ends the process that holds the session; a later load opens another. */
   async close(): Promise<void> {
     const session = this.#session;
     this.#session = undefined;

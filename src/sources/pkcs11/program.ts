@@ -1,11 +1,13 @@
 /**
- * The program that talks to the PKCS#11 module, off the main thread. It is sent as source text (a
- * worker with `eval`, or `node -e` for the one-shot PIN check), so the library needs no separate
- * file in its ESM and CommonJS builds; it loads `pkcs11js` from the path the main thread resolved.
+ * The program that talks to the PKCS#11 module, in a child process of its own (one per entry). It is
+ * sent as source text (`node -e`), so the library needs no separate file in its ESM and CommonJS
+ * builds; it loads `pkcs11js` from the path the parent resolved. A process of its own, rather than
+ * a worker thread, because a module that hangs in a call would keep a worker's thread, and with it
+ * the parent's exit, forever, and a module that crashes would take the parent with it; a child can
+ * be killed. It also gives each entry a login of its own (see `login` below).
  *
  * Calls follow PKCS#11 v2.40 (https://docs.oasis-open.org/pkcs11/pkcs11-base/v2.40/os/pkcs11-base-v2.40-os.html):
- * C_Initialize with CKF_OS_LOCKING_OK (the module is shared with OpenSSL's pkcs11 engine on the
- * main thread, so it must lock), one session, C_Login, C_FindObjects for the key and its
+ * C_Initialize with CKF_OS_LOCKING_OK, one session, C_Login, C_FindObjects for the key and its
  * certificate, and C_Sign with CKM_SHA256_RSA_PKCS_PSS for each assertion. Nothing reads a private
  * attribute of the key: a sensitive, non-extractable key works.
  */
@@ -27,9 +29,12 @@ export interface Pkcs11Selector {
   readonly idHex?: string | undefined;
 }
 
-/** What the worker found once the session is open. */
+/** What the program found once the session is open. */
 export interface OpenedKey {
-  /** `verified`: C_Login checked the PIN; `already-logged-in`: the token was logged in by this process already. */
+  /**
+   * `verified`: C_Login checked the PIN; `already-logged-in`: the module said the token was logged
+   * in already, which a process of its own should never see.
+   */
   readonly login: "verified" | "already-logged-in";
   readonly token: { readonly label: string; readonly serial: string };
   readonly key: {
@@ -52,32 +57,26 @@ export interface ProgramFailure {
   readonly detail: string;
 }
 
-/** A request to the worker. */
+/** A request to the program. */
 export type WorkerRequest =
   | { readonly id: number; readonly op: "open"; readonly selector: Pkcs11Selector; readonly pin: string | undefined }
   | { readonly id: number; readonly op: "sign"; readonly data: Uint8Array };
 
-/** A reply of the worker. */
+/** A reply of the program. */
 export type WorkerReply =
   | { readonly id: number; readonly ok: true; readonly opened?: OpenedKey; readonly signature?: Uint8Array }
   | { readonly id: number; readonly ok: false; readonly failure: ProgramFailure };
 
-/** The input of the one-shot PIN check, on its standard input. */
-export interface PinCheckInput {
-  readonly binding: string;
-  readonly modulePath: string;
-  readonly selector: Pkcs11Selector;
-  readonly pin: string;
-}
-
 /**
- * The program. `mode` is `worker` (requests over `parentPort`, with `workerData` naming the binding
- * and the module) or `check` (one login in a process of its own, input on stdin, the outcome as
- * JSON on stdout): in a process where the token is logged in already, C_Login answers
- * CKR_USER_ALREADY_LOGGED_IN whatever the PIN, so a PIN is only really checked where nothing else
- * logged in.
+ * The program: `node -e <this> <binding> <module>`, requests and replies over the IPC channel. It
+ * ends when the channel closes (the parent ended or killed it).
+ *
+ * PKCS#11 logs an application (a process), not a session, into a token (PKCS#11 v2.40 section
+ * 5.6): where another part of a process logged in, C_Login answers CKR_USER_ALREADY_LOGGED_IN
+ * whatever the PIN. OpenSSL's pkcs11 engine and other entries log in in the parent; each entry's
+ * program logs in in its own process, so its PIN is really checked.
  */
-export function pkcs11Program(mode: "worker" | "check"): void {
+export function pkcs11Program(): void {
   interface Api {
     load(path: string): void;
     C_Initialize(options?: { flags?: number }): void;
@@ -285,36 +284,18 @@ export function pkcs11Program(mode: "worker" | "check"): void {
   const failureOf = (error: unknown): ProgramFailure =>
     error instanceof Failure ? error.failure : { kind: "pkcs11", detail: ckr(error) };
 
-  if (mode === "worker") {
-    const { parentPort, workerData } = process.getBuiltinModule("node:worker_threads");
-    const data = workerData as { binding: string; modulePath: string };
-    parentPort?.on("message", (request: WorkerRequest) => {
-      try {
-        if (request.op === "open") {
-          parentPort.postMessage({ id: request.id, ok: true, opened: open(data.binding, data.modulePath, request.selector, request.pin) } satisfies WorkerReply);
-        } else {
-          parentPort.postMessage({ id: request.id, ok: true, signature: sign(request.data) } satisfies WorkerReply);
-        }
-      } catch (error) {
-        parentPort.postMessage({ id: request.id, ok: false, failure: failureOf(error) } satisfies WorkerReply);
-      }
-    });
-    return;
-  }
-  const chunks: Buffer[] = [];
-  process.stdin.on("data", (chunk: Buffer) => chunks.push(chunk));
-  process.stdin.on("end", () => {
-    let outcome: { ok: true; login: string } | { ok: false; failure: ProgramFailure };
+  const [bindingPath = "", modulePath = ""] = process.argv.slice(1);
+  process.on("disconnect", () => process.exit(0));
+  process.on("message", (request: WorkerRequest) => {
+    let reply: WorkerReply;
     try {
-      const input = JSON.parse(Buffer.concat(chunks).toString("utf8")) as PinCheckInput;
-      const p = loadModule(input.binding, input.modulePath);
-      const { slot } = findSlot(p, input.selector);
-      const opened = p.C_OpenSession(slot, k("CKF_SERIAL_SESSION"));
-      outcome = { ok: true, login: login(p, opened, input.pin) };
+      reply =
+        request.op === "open"
+          ? { id: request.id, ok: true, opened: open(bindingPath, modulePath, request.selector, request.pin) }
+          : { id: request.id, ok: true, signature: sign(request.data) };
     } catch (error) {
-      outcome = { ok: false, failure: failureOf(error) };
+      reply = { id: request.id, ok: false, failure: failureOf(error) };
     }
-    // The process ends here: C_Finalize is implied by its exit, and nothing else shares its module.
-    process.stdout.write(JSON.stringify(outcome), () => process.exit(0));
+    process.send?.(reply);
   });
 }

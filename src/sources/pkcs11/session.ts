@@ -1,21 +1,19 @@
 /**
- * The main thread's side of a PKCS#11 session: a worker thread that holds the session (PKCS#11
- * calls are synchronous and may wait on a device or a network HSM, so none runs on the event loop),
- * and a one-shot process that checks a PIN where the token is not logged in yet.
+ * The parent's side of a PKCS#11 session: a child process per entry holds the session. PKCS#11
+ * calls are synchronous and may wait on a device or a network HSM, so none runs on the event loop;
+ * a module that hangs or crashes takes only its child with it.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import { Worker } from "node:worker_threads";
 import { SourceUnavailableError } from "../types.ts";
-import { type OpenedKey, type PinCheckInput, pkcs11Program, type Pkcs11Selector, type ProgramFailure, type WorkerReply, type WorkerRequest } from "./program.ts";
+import { type OpenedKey, pkcs11Program, type Pkcs11Selector, type ProgramFailure, type WorkerReply, type WorkerRequest } from "./program.ts";
 
 /** Longest wait for the module to open the session (C_Initialize, C_Login, the object search). */
 export const OPEN_TIMEOUT_MS = 30_000;
 /** Longest wait for one signature. */
 export const SIGN_TIMEOUT_MS = 10_000;
 
-const WORKER_SOURCE = `(${pkcs11Program.toString()})("worker");`;
-const CHECK_SOURCE = `(${pkcs11Program.toString()})("check");`;
+const PROGRAM_SOURCE = `(${pkcs11Program.toString()})();`;
 
 /** What to install when the binding cannot be loaded. */
 const INSTALL_BINDING =
@@ -45,7 +43,7 @@ let bindingPath: Promise<string> | undefined;
 
 /**
  * Loads `pkcs11js` (an optional dependency, imported only when a Pkcs11 entry is used) and returns
- * the file the worker loads it from.
+ * the file the PKCS#11 process loads it from.
  *
  * @throws SourceUnavailableError naming what to install
  */
@@ -78,7 +76,7 @@ export class Pkcs11UnavailableError extends SourceUnavailableError {
 export function reasonOf(failure: ProgramFailure, modulePath: string): string {
   switch (failure.kind) {
     case "binding":
-      return `pkcs11js could not be loaded in the worker (${failure.detail}): ${INSTALL_BINDING}`;
+      return `pkcs11js could not be loaded in the PKCS#11 process (${failure.detail}): ${INSTALL_BINDING}`;
     case "module":
       return `the PKCS#11 module ${modulePath} cannot be used (${failure.detail}): check pkcs11ModulePath (or PKCS11_MODULE_PATH) and that the module's package is installed`;
     case "token-not-found":
@@ -97,93 +95,113 @@ export function reasonOf(failure: ProgramFailure, modulePath: string): string {
 }
 
 /**
- * One session on one token, in a worker thread of its own. Requests are answered in order (the
- * worker runs one PKCS#11 call at a time, which a session requires), each bounded by a timeout;
- * a worker that does not answer in time is ended, and the next request starts another. The worker
- * does not keep the process alive.
+ * One session on one token, in a child process of its own. Requests are answered in order (the
+ * program runs one PKCS#11 call at a time, which a session requires), each bounded by a timeout; a
+ * child that does not answer in time is killed, and the next request starts another. The child
+ * keeps the parent alive only while a request waits for it.
  */
 export class Pkcs11Session {
   readonly #binding: string;
   readonly #modulePath: string;
-  #worker: Worker | undefined;
-  /** What the last successful open asked for, and the worker that holds its session. */
-  #opened: { readonly selector: Pkcs11Selector; readonly pin: string | undefined; readonly worker: Worker | undefined } | undefined;
+  readonly #timeouts: { readonly openMs: number; readonly signMs: number };
+  #child: ChildProcess | undefined;
+  /** What the last successful open asked for, and the child that holds its session. */
+  #opened: { readonly selector: Pkcs11Selector; readonly pin: string | undefined; readonly child: ChildProcess | undefined } | undefined;
   #nextId = 0;
   readonly #pending = new Map<number, { resolve(reply: WorkerReply): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
 
-  constructor(binding: string, modulePath: string) {
+  /**
+   * @param binding - the file pkcs11js loads from
+   * @param modulePath - the PKCS#11 module
+   * @param timeouts - how long to wait to open the session and for one signature
+   */
+  constructor(binding: string, modulePath: string, timeouts: { readonly openMs: number; readonly signMs: number } = { openMs: OPEN_TIMEOUT_MS, signMs: SIGN_TIMEOUT_MS }) {
     this.#binding = binding;
     this.#modulePath = modulePath;
+    this.#timeouts = timeouts;
   }
 
-  /** Opens the session and logs in; the worker's previous session, if any, is replaced. */
+  /** Opens the session and logs in; the child's previous session, if any, is replaced. */
   async open(selector: Pkcs11Selector, pin: string | undefined): Promise<OpenedKey> {
-    const reply = await this.#request({ op: "open", selector, pin }, OPEN_TIMEOUT_MS, "open the session");
-    if (reply.opened === undefined) throw new SourceUnavailableError("the PKCS#11 worker answered without the key");
-    this.#opened = { selector, pin, worker: this.#worker };
+    const reply = await this.#request({ op: "open", selector, pin }, this.#timeouts.openMs, "open the session");
+    if (reply.opened === undefined) throw new SourceUnavailableError("the PKCS#11 process answered without the key");
+    this.#opened = { selector, pin, child: this.#child };
     return reply.opened;
   }
 
   /**
-   * RSASSA-PSS SHA-256 of `data` by the token's key. A worker that ended (a timeout, a crash) is
+   * RSASSA-PSS SHA-256 of `data` by the token's key. A child that ended (a timeout, a crash) is
    * replaced, and the new one opens the session again with the PIN already checked.
    */
   async sign(data: Uint8Array): Promise<Buffer> {
     const opened = this.#opened;
-    if (opened !== undefined && (this.#worker === undefined || this.#worker !== opened.worker)) {
+    if (opened !== undefined && (this.#child === undefined || this.#child !== opened.child)) {
       await this.open(opened.selector, opened.pin);
     }
-    const reply = await this.#request({ op: "sign", data }, SIGN_TIMEOUT_MS, "sign");
-    if (reply.signature === undefined) throw new SourceUnavailableError("the PKCS#11 worker answered without a signature");
+    const reply = await this.#request({ op: "sign", data }, this.#timeouts.signMs, "sign");
+    if (reply.signature === undefined) throw new SourceUnavailableError("the PKCS#11 process answered without a signature");
     return Buffer.from(reply.signature);
   }
 
-  /** Ends the worker; its session closes with it. */
+  /** Ends the child; its session closes with it. */
   async close(): Promise<void> {
-    const worker = this.#worker;
-    this.#worker = undefined;
+    const child = this.#child;
+    this.#child = undefined;
     this.#opened = undefined;
-    if (worker !== undefined) await worker.terminate();
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGKILL");
+    await exited;
   }
 
-  #start(): Worker {
-    if (this.#worker !== undefined) return this.#worker;
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      name: "bound-client-credential pkcs11",
-      workerData: { binding: this.#binding, modulePath: this.#modulePath },
+  #start(): ChildProcess {
+    if (this.#child !== undefined) return this.#child;
+    const child = spawn(process.execPath, ["-e", PROGRAM_SOURCE, this.#binding, this.#modulePath], {
+      stdio: ["ignore", "ignore", "ignore", "ipc"],
+      serialization: "advanced",
+      windowsHide: true,
     });
-    worker.unref();
-    worker.on("message", (reply: WorkerReply) => {
+    child.unref();
+    child.channel?.unref();
+    child.on("message", (reply: WorkerReply) => {
       const pending = this.#pending.get(reply.id);
       if (pending === undefined) return;
-      this.#pending.delete(reply.id);
-      clearTimeout(pending.timer);
+      this.#settled(reply.id, pending);
       pending.resolve(reply);
     });
     const fail = (error: Error): void => {
-      if (this.#worker === worker) this.#worker = undefined;
+      if (this.#child === child) this.#child = undefined;
       for (const [id, pending] of this.#pending) {
-        this.#pending.delete(id);
-        clearTimeout(pending.timer);
+        this.#settled(id, pending);
         pending.reject(error);
       }
     };
-    worker.on("error", (error) => fail(new SourceUnavailableError(`the PKCS#11 worker failed: ${error.message.split("\n")[0] ?? ""}`)));
-    worker.on("exit", (code) => fail(new SourceUnavailableError(`the PKCS#11 worker ended (exit code ${code})`)));
-    this.#worker = worker;
-    return worker;
+    child.on("error", (error) => fail(new SourceUnavailableError(`the PKCS#11 process failed: ${error.message.split("\n")[0] ?? ""}`)));
+    child.on("exit", (code, signal) => fail(new SourceUnavailableError(`the PKCS#11 process ended (${signal ?? `exit code ${code}`}); the module may have crashed`)));
+    this.#child = child;
+    return child;
   }
 
-  #request(request: Omit<WorkerRequest, "id"> & ({ op: "open"; selector: Pkcs11Selector; pin: string | undefined } | { op: "sign"; data: Uint8Array }), timeoutMs: number, what: string): Promise<WorkerReply & { ok: true }> {
-    const worker = this.#start();
+  /** Forgets a request; the child stops holding the parent alive once none waits. */
+  #settled(id: number, pending: { timer: NodeJS.Timeout }): void {
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    if (this.#pending.size === 0) {
+      this.#child?.unref();
+      this.#child?.channel?.unref();
+    }
+  }
+
+  #request(request: { op: "open"; selector: Pkcs11Selector; pin: string | undefined } | { op: "sign"; data: Uint8Array }, timeoutMs: number, what: string): Promise<WorkerReply & { ok: true }> {
+    const child = this.#start();
     const id = this.#nextId++;
     return new Promise<WorkerReply & { ok: true }>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        // A module that hangs holds the worker's thread: end it, so that the next request starts afresh.
-        if (this.#worker === worker) this.#worker = undefined;
-        worker.terminate().catch(() => undefined);
+        const pending = this.#pending.get(id);
+        if (pending !== undefined) this.#settled(id, pending);
+        // A module that hangs holds the child: kill it, so that the next request starts afresh.
+        if (this.#child === child) this.#child = undefined;
+        child.kill("SIGKILL");
         reject(new SourceUnavailableError(`the PKCS#11 module did not ${what} within ${timeoutMs / 1000} s`));
       }, timeoutMs);
       timer.unref();
@@ -195,53 +213,16 @@ export class Pkcs11Session {
         reject,
         timer,
       });
-      worker.postMessage({ ...request, id } as WorkerRequest);
+      // While a request waits, the child keeps the parent alive: an application awaiting a token has nothing else to.
+      child.ref();
+      child.channel?.ref();
+      child.send({ ...request, id } satisfies WorkerRequest, (error) => {
+        if (error === null) return;
+        const pending = this.#pending.get(id);
+        if (pending === undefined) return;
+        this.#settled(id, pending);
+        reject(new SourceUnavailableError(`the PKCS#11 process could not be reached: ${error.message}`));
+      });
     });
   }
-}
-
-/**
- * Checks `pin` with C_Login in a process of its own, where no other session of the token is logged
- * in: inside this process, a token another entry (or the TLS engine) logged into answers any PIN
- * with CKR_USER_ALREADY_LOGGED_IN (PKCS#11 v2.40 section 5.6). The PIN goes over the child's
- * standard input, never its arguments or environment.
- *
- * @throws SourceUnavailableError when the PIN is wrong, or the check cannot be made
- */
-export function checkPinInFreshProcess(binding: string, modulePath: string, selector: Pkcs11Selector, pin: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", CHECK_SOURCE], { stdio: ["pipe", "pipe", "ignore"], windowsHide: true });
-    const out: Buffer[] = [];
-    let settled = false;
-    const settle = (error: Error | undefined): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      settle(new SourceUnavailableError(`the PKCS#11 module did not check the PIN within ${OPEN_TIMEOUT_MS / 1000} s`));
-    }, OPEN_TIMEOUT_MS);
-    timer.unref();
-    child.stdout.on("data", (chunk: Buffer) => {
-      if (out.reduce((n, b) => n + b.length, 0) < 64 * 1024) out.push(chunk);
-    });
-    child.on("error", (error) => settle(new SourceUnavailableError(`the PIN check could not start: ${error.message}`)));
-    child.on("close", () => {
-      let outcome: { ok: boolean; login?: string; failure?: ProgramFailure };
-      try {
-        outcome = JSON.parse(Buffer.concat(out).toString("utf8")) as typeof outcome;
-      } catch {
-        settle(new SourceUnavailableError("the PIN check ended without an answer"));
-        return;
-      }
-      if (outcome.ok && outcome.login === "verified") settle(undefined);
-      else if (outcome.ok) settle(new SourceUnavailableError("the PIN could not be checked: a fresh process found the token logged in already"));
-      else settle(new Pkcs11UnavailableError(outcome.failure ?? { kind: "pkcs11", detail: "no answer" }, modulePath));
-    });
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(JSON.stringify({ binding, modulePath, selector, pin } satisfies PinCheckInput));
-  });
 }
