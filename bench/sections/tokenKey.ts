@@ -1,9 +1,9 @@
 /**
  * Section 11: a certificate whose key stays in a PKCS#11 token (SoftHSM), against the same
- * certificate with its key in memory. The token key costs a session (worker start, C_Initialize,
- * C_Login, the object search) when a credential first loads it, a check of the key through
+ * certificate with its key in memory. The token key costs a session (the entry's process starting,
+ * C_Initialize, C_Login, the object search) when a credential first loads it, a check of the key through
  * OpenSSL's pkcs11 engine and the engine's key in the handshake when bound, and a round trip to
- * the worker for every assertion it signs. Skipped, with the reason, when softhsm2 is not installed
+ * the entry's process for every assertion it signs. Skipped, with the reason, when softhsm2 is not installed
  * and `CI` is not set.
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
@@ -85,7 +85,7 @@ export async function tokenKey(env: BenchEnvironment, sizes: BenchSizes): Promis
       }
     }
     // The assertion signature alone: jose with a KeyObject on the main thread, against a round trip
-    // to the worker that holds the token's session (C_SignInit, C_Sign).
+    // to the process that holds the token's session (C_SignInit, C_Sign).
     const signatures = Math.max(10, sizes.managedIdentityLaterScopes * 5);
     const software = new LoadedCertificate([new X509Certificate(config.certificatePem)], createPrivateKey(config.privateKeyPem));
     const normalized = normalizeOptions({ tenantId: config.tenantId, clientId: config.clientId, clientCredentials: [entryOf("token-unbound")] }, {});
@@ -113,18 +113,18 @@ export async function tokenKey(env: BenchEnvironment, sizes: BenchSizes): Promis
     ]);
     tableRows.push(
       [`assertion signature alone, key in memory (jose, main thread), ${signatures}×`, formatMillis(median(signing.software)), formatMillis(percentile(signing.software, 90)), "—"],
-      [`assertion signature alone, key in SoftHSM (worker round trip), ${signatures}×`, formatMillis(median(signing.token)), formatMillis(percentile(signing.token, 90)), "—"],
+      [`assertion signature alone, key in SoftHSM (round trip to the entry's process), ${signatures}×`, formatMillis(median(signing.token)), formatMillis(percentile(signing.token, 90)), "—"],
     );
     const tokenBoundLater = later.get("token-bound")!;
     const tokenBoundFirst = first.get("token-bound")!;
     return {
       id: 11,
       title,
-      method: `${rounds} fresh credential(s) per row: the first token (for the token key: worker, C_Initialize, C_Login, object search, engine check), then ${sizes.managedIdentityLaterScopes} new scopes each; median and p90 in ms, median TLS handshakes per token.`,
+      method: `${rounds} fresh credential(s) per row: the first token (for the token key: the entry's process, C_Initialize, C_Login, object search, engine check), then ${sizes.managedIdentityLaterScopes} new scopes each; median and p90 in ms, median TLS handshakes per token.`,
       table: { header: ["key", "median ms", "p90 ms", "TLS handshakes"], rows: tableRows },
       targets: [],
       notes: [
-        "A token's first token in a process where the token is logged in already (here: from the previous rounds, through the engine) includes the PIN check in a fresh process (Node.js start-up and module load), most of the cold cost; the first Pkcs11 entry of a process checks the PIN with its own C_Login.",
+        "Most of a token key's cold cost is the start of the entry's own process (Node.js, pkcs11js, the module), where its C_Login checks the PIN; the engine's key load on the main thread (at the entry's load and once per connection pool) took tens of ms the first time in a process and 1–3 ms after, with SoftHSM.",
       ],
       invariants: [
         {

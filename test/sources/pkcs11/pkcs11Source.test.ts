@@ -4,9 +4,9 @@
  * OpenSSL's pkcs11 engine), unbound entries send assertions the token signed, and every reason an
  * entry cannot be used is reported as unavailable.
  *
- * The order of the tests matters: the first ones run before anything in this process logged into
- * the token, so that C_Login itself checks the PIN; later ones run while the token is logged in,
- * where only the check in a fresh process can tell a wrong PIN.
+ * Later tests run while this process is logged into the token (through the engine and earlier
+ * entries), where C_Login in this process would answer CKR_USER_ALREADY_LOGGED_IN to any PIN: each
+ * entry's session lives in a process of its own, so a wrong PIN is still refused.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
