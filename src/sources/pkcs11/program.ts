@@ -58,12 +58,12 @@ export interface ProgramFailure {
 }
 
 /** A request to the program. */
-export type WorkerRequest =
+export type ProgramRequest =
   | { readonly id: number; readonly op: "open"; readonly selector: Pkcs11Selector; readonly pin: string | undefined }
   | { readonly id: number; readonly op: "sign"; readonly data: Uint8Array };
 
 /** A reply of the program. */
-export type WorkerReply =
+export type ProgramReply =
   | { readonly id: number; readonly ok: true; readonly opened?: OpenedKey; readonly signature?: Uint8Array }
   | { readonly id: number; readonly ok: false; readonly failure: ProgramFailure };
 
@@ -286,8 +286,8 @@ export function pkcs11Program(): void {
 
   const [bindingPath = "", modulePath = ""] = process.argv.slice(1);
   process.on("disconnect", () => process.exit(0));
-  process.on("message", (request: WorkerRequest) => {
-    let reply: WorkerReply;
+  process.on("message", (request: ProgramRequest) => {
+    let reply: ProgramReply;
     try {
       reply =
         request.op === "open"

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { SourceUnavailableError } from "../types.ts";
-import { type OpenedKey, pkcs11Program, type Pkcs11Selector, type ProgramFailure, type WorkerReply, type WorkerRequest } from "./program.ts";
+import { type OpenedKey, pkcs11Program, type Pkcs11Selector, type ProgramFailure, type ProgramReply, type ProgramRequest } from "./program.ts";
 
 /** Longest wait for the module to open the session (C_Initialize, C_Login, the object search). */
 export const OPEN_TIMEOUT_MS = 30_000;
@@ -108,7 +108,7 @@ export class Pkcs11Session {
   /** What the last successful open asked for, and the child that holds its session. */
   #opened: { readonly selector: Pkcs11Selector; readonly pin: string | undefined; readonly child: ChildProcess | undefined } | undefined;
   #nextId = 0;
-  readonly #pending = new Map<number, { resolve(reply: WorkerReply): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
+  readonly #pending = new Map<number, { resolve(reply: ProgramReply): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
 
   /**
    * @param binding - the file pkcs11js loads from
@@ -163,7 +163,7 @@ export class Pkcs11Session {
     });
     child.unref();
     child.channel?.unref();
-    child.on("message", (reply: WorkerReply) => {
+    child.on("message", (reply: ProgramReply) => {
       const pending = this.#pending.get(reply.id);
       if (pending === undefined) return;
       this.#settled(reply.id, pending);
@@ -192,10 +192,10 @@ export class Pkcs11Session {
     }
   }
 
-  #request(request: { op: "open"; selector: Pkcs11Selector; pin: string | undefined } | { op: "sign"; data: Uint8Array }, timeoutMs: number, what: string): Promise<WorkerReply & { ok: true }> {
+  #request(request: { op: "open"; selector: Pkcs11Selector; pin: string | undefined } | { op: "sign"; data: Uint8Array }, timeoutMs: number, what: string): Promise<ProgramReply & { ok: true }> {
     const child = this.#start();
     const id = this.#nextId++;
-    return new Promise<WorkerReply & { ok: true }>((resolve, reject) => {
+    return new Promise<ProgramReply & { ok: true }>((resolve, reject) => {
       const timer = setTimeout(() => {
         const pending = this.#pending.get(id);
         if (pending !== undefined) this.#settled(id, pending);
@@ -216,7 +216,7 @@ export class Pkcs11Session {
       // While a request waits, the child keeps the parent alive: an application awaiting a token has nothing else to.
       child.ref();
       child.channel?.ref();
-      child.send({ ...request, id } satisfies WorkerRequest, (error) => {
+      child.send({ ...request, id } satisfies ProgramRequest, (error) => {
         if (error === null) return;
         const pending = this.#pending.get(id);
         if (pending === undefined) return;
