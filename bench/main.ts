@@ -16,6 +16,7 @@ import { freshProcess } from "./sections/freshProcess.ts";
 import { onBehalfOf } from "./sections/onBehalfOf.ts";
 import { sdkShapedCachedCall } from "./sections/sdkShapedCachedCall.ts";
 import { throughput } from "./sections/throughput.ts";
+import { tokenKey } from "./sections/tokenKey.ts";
 import { now } from "./stats.ts";
 
 type Section = (env: BenchEnvironment, sizes: BenchSizes) => Promise<SectionResult>;
@@ -31,6 +32,7 @@ const SECTIONS: readonly (readonly [number, Section])[] = [
   [8, cpuPerToken],
   [9, freshProcess],
   [10, onBehalfOf],
+  [11, tokenKey],
 ];
 
 let options: BenchOptions;

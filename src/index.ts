@@ -24,6 +24,7 @@ export type {
   CustomSignedAssertionProvider,
   KeyVaultCredentialDescription,
   PathCredentialDescription,
+  Pkcs11CredentialDescription,
   SignedAssertionFilePathCredentialDescription,
   SignedAssertionFromManagedIdentityCredentialDescription,
   StoreWithDistinguishedNameCredentialDescription,

@@ -148,6 +148,8 @@ export function createRuntime(options: NormalizedOptions, dependencies: RuntimeD
     }),
     region,
     mtlsTokenEndpoint,
-    close: () => http.close(),
+    close: async () => {
+      await Promise.all([http.close(), ...sources.map((source) => source.close?.())]);
+    },
   };
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
+import { signCompactJws } from "../sources/pkcs11/signer.ts";
 import { SourceUnavailableError } from "../sources/types.ts";
 
 /** How long a client assertion we sign stays valid, as MSAL makes them. */
@@ -26,6 +27,11 @@ export async function signClientAssertion(options: {
     throw new SourceUnavailableError(
       `certificate ${certificate.thumbprintSha256} has an ${certificate.keyType.toUpperCase()} key, and Entra ID accepts client assertions signed with RSA keys only (PS256); use an RSA certificate`,
     );
+  }
+  if (certificate.tokenKey !== undefined) {
+    const header = { alg: "PS256", typ: "JWT", "x5t#S256": certificate.x5tS256, ...(includeX5c ? { x5c: certificate.x5c } : {}) };
+    const claims = { iss: clientId, sub: clientId, aud: audience, jti: randomUUID(), nbf: issuedAt, iat: issuedAt, exp: issuedAt + ASSERTION_LIFETIME_SECONDS };
+    return signCompactJws(header, claims, certificate.tokenKey);
   }
   return new SignJWT({})
     .setProtectedHeader({

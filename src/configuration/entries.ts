@@ -80,7 +80,7 @@ export function normalizeEntry(c: Checker, value: unknown, index: number, ctx: E
       "BCC_BOUND_NOT_SUPPORTED",
       [...path, "useBoundCredential"],
       `is true, but a ${sourceType} entry cannot be bound: ${descriptor.cannotBind}.`,
-      `To obtain tokens over mutual TLS use a certificate entry (Path, KeyVault, Base64Encoded, Certificate) or a managed identity (SignedAssertionFromManagedIdentity) with ${c.key("useBoundCredential")}, or drop the flag from this entry.`,
+      `To obtain tokens over mutual TLS use a certificate entry (Path, KeyVault, Base64Encoded, Certificate, Pkcs11) or a managed identity (SignedAssertionFromManagedIdentity) with ${c.key("useBoundCredential")}, or drop the flag from this entry.`,
     );
   }
   const description = Object.freeze({ ...fields.description, skip, useBoundCredential: bound });

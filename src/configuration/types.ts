@@ -70,6 +70,35 @@ export interface PathCredentialDescription extends CredentialDescriptionBase {
 }
 
 /**
+ * A certificate whose private key stays in a PKCS#11 token (an HSM, a TPM through `tpm2-pkcs11`,
+ * SoftHSM). This source type is an extension of this package; Microsoft.Identity.Web has no such
+ * `SourceType`. Client assertions are signed by the token; bound, the TLS handshake signs through
+ * OpenSSL's pkcs11 engine. The key is never exported. Needs the optional dependency `pkcs11js`
+ * and, to bind, the OpenSSL pkcs11 engine (`libengine-pkcs11-openssl`); see `docs/pkcs11.md`.
+ *
+ * @public
+ */
+export interface Pkcs11CredentialDescription extends CredentialDescriptionBase {
+  /** Selects this source: `"Pkcs11"`. */
+  sourceType: "Pkcs11";
+  /**
+   * An RFC 7512 `pkcs11:` URI naming the private key, such as
+   * `pkcs11:token=app;object=signing;type=private`. `pin-value` or `pin-source` (a file path) may
+   * give the PIN; `module-path` may name the module.
+   */
+  pkcs11Uri: string;
+  /** Path of the PKCS#11 module (a shared library). Default: the `PKCS11_MODULE_PATH` environment variable. */
+  pkcs11ModulePath?: string | undefined;
+  /** The user PIN of the token. Never logged; give it here or in the URI, not both. */
+  pkcs11Pin?: string | undefined;
+  /**
+   * A PEM or DER file with the certificate (and its chain). Absent: the token's certificate object
+   * with the key's `id` (or, without an id, its label).
+   */
+  certificateDiskPath?: string | undefined;
+}
+
+/**
  * A PKCS#12 (PFX) certificate given as base64 text, as Microsoft.Identity.Web's `Base64Encoded`.
  *
  * @public
@@ -282,6 +311,7 @@ export interface CustomSignedAssertionCredentialDescription extends CredentialDe
 export type CredentialDescription =
   | CertificateCredentialDescription
   | PathCredentialDescription
+  | Pkcs11CredentialDescription
   | Base64EncodedCredentialDescription
   | KeyVaultCredentialDescription
   | StoreWithThumbprintCredentialDescription

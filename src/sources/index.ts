@@ -14,6 +14,7 @@ import type { SourceContext, SourceDescriptor } from "./descriptor.ts";
 import { keyVaultSourceType } from "./keyVaultSource.ts";
 import { managedIdentitySourceType } from "./managedIdentitySourceType.ts";
 import { pathSourceType } from "./pathSource.ts";
+import { pkcs11SourceType } from "./pkcs11Source.ts";
 import type { CredentialSource } from "./types.ts";
 import {
   storeWithDistinguishedNameSourceType,
@@ -34,6 +35,7 @@ export const SOURCE_DESCRIPTORS = {
   SignedAssertionFromManagedIdentity: managedIdentitySourceType,
   SignedAssertionFilePath: signedAssertionFilePathSourceType,
   CustomSignedAssertion: customSignedAssertionSourceType,
+  Pkcs11: pkcs11SourceType,
 } as const satisfies { readonly [K in CredentialSourceType]: SourceDescriptor<K, { readonly sourceType: K }> };
 
 /** The validated description of an entry of source type `K`, as its descriptor reads it. */

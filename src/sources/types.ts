@@ -60,6 +60,8 @@ export interface CredentialSource {
    * means the host cannot be used.
    */
   isBindingRejection?(error: unknown): boolean;
+  /** Releases what the source holds beyond memory (a PKCS#11 session's worker); a later load starts again. */
+  close?(): Promise<void>;
 }
 
 /**

@@ -23,8 +23,13 @@ export interface TlsClientCertificate {
   readonly leaf: { toString(): string };
   /** PEM of the leaf followed by its intermediates. */
   readonly certificateChainPem: string;
-  /** PKCS#8 PEM of the private key. */
+  /** PKCS#8 PEM of the private key; not read when `engineKey` is set. */
   readonly privateKeyPem: string;
+  /**
+   * An OpenSSL engine that holds the private key (a PKCS#11 token), instead of `privateKeyPem`.
+   * The identifier may carry a PIN: it goes to the TLS context only.
+   */
+  readonly engineKey?: { readonly engine: string; readonly identifier: string; readonly environment: Readonly<Record<string, string>> } | undefined;
 }
 
 export interface HttpClientOptions {
@@ -56,6 +61,38 @@ export interface HttpClientOptions {
   connectionsPerCertificate?: number;
   /** Send requests through this forward proxy, except those that bypass it. */
   proxy?: ResolvedProxy | undefined;
+}
+
+/**
+ * A secure context whose private key an OpenSSL engine loads (`privateKeyEngine`,
+ * https://nodejs.org/api/tls.html#tlscreatesecurecontextoptions). The engine reads its settings from
+ * the environment when it starts (OpenSSL's `OPENSSL_ENGINES`, libp11's `PKCS11_MODULE_PATH`), so
+ * they are set for the synchronous call and put back after it.
+ */
+export function createEngineContext(
+  engineKey: NonNullable<TlsClientCertificate["engineKey"]>,
+  options: { cert: string; ca?: readonly string[] },
+): SecureContext {
+  const saved = new Map<string, string | undefined>();
+  for (const [name, value] of Object.entries(engineKey.environment)) {
+    // Only what differs is touched: native code on other threads may read the environment.
+    if (process.env[name] === value) continue;
+    saved.set(name, process.env[name]);
+    process.env[name] = value;
+  }
+  try {
+    return createSecureContext({
+      cert: options.cert,
+      privateKeyEngine: engineKey.engine,
+      privateKeyIdentifier: engineKey.identifier,
+      ...(options.ca === undefined ? {} : { ca: [...options.ca] }),
+    });
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
 }
 
 /** One HTTP request. */
@@ -344,11 +381,13 @@ export class HttpClient {
     const existing = this.#certificateAgents.get(key);
     if (existing !== undefined) return existing;
     // One context per certificate: the key and chain are parsed once, not on every connection.
-    const secureContext = createSecureContext({
-      cert: sendChain ? certificate.certificateChainPem : certificate.leaf.toString(),
-      key: certificate.privateKeyPem,
-      ...(this.#ca === undefined ? {} : { ca: this.#ca }),
-    });
+    const cert = sendChain ? certificate.certificateChainPem : certificate.leaf.toString();
+    const ca = this.#ca === undefined ? {} : { ca: this.#ca };
+    const engineKey = certificate.engineKey;
+    const secureContext =
+      engineKey === undefined
+        ? createSecureContext({ cert, key: certificate.privateKeyPem, ...ca })
+        : createEngineContext(engineKey, { cert, ...ca });
     this.#secureContextsCreated++;
     const connections = this.#connectionsPerCertificate;
     const agent = this.#dispatcher(proxy, this.#connectTimeoutMs, { secureContext }, connections);

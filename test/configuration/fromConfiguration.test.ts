@@ -618,7 +618,7 @@ describe("fromConfiguration: Identity.Web sections as they are written", () => {
     const text = warnings.join("\n");
     assert.match(text, /AzureAd\.ClientCredentials\[0\]\.PreferBoundCredential is ignored: did you mean UseBoundCredential\? PreferBoundCredential was proposed and not adopted/);
     assert.match(text, /AzureAd\.ClientCredentials\[0\]\.CertificatePasword is ignored: it is not a setting of a Path entry\. Did you mean CertificatePassword\?/);
-    assert.match(text, /AzureAd\.ClientCredentials\[1\]\.CertificateDiskPath is ignored: it is a setting of SourceType Path, not of KeyVault/);
+    assert.match(text, /AzureAd\.ClientCredentials\[1\]\.CertificateDiskPath is ignored: it is a setting of SourceType Path or Pkcs11, not of KeyVault/);
     assert.match(text, /AzureAd\.ClientCredentials\[1\]\.Container is ignored: this library reads the source-specific keys instead/);
     assert.equal(warnings.length, 4, text);
     const codeOnly = warningsOf(() =>
