@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { loadJose } from "./dependencies.ts";
 import type { GetTokenOptions, TokenCredential } from "@azure/core-auth";
-import { decodeJwt } from "jose";
 import type { CredentialList, ServedToken } from "./acquisition/credentialList.ts";
 import { withOidcIdpSignedAssertions } from "./acquisition/oidc/oidcIdpSignedAssertion.ts";
 import { onBehalfOfKind } from "./acquisition/onBehalfOf/userAssertion.ts";
@@ -425,7 +425,7 @@ export class BoundClientCredential implements TokenCredential {
       this.#logger.info(
         `getToken() => SUCCESS. Scopes: ${scopeList.join(", ")}. Served by ${entry.id} from ${new URL(served.token.tokenEndpoint).host}.${user}`,
       );
-      if (this.#options.allowLoggingAccountIdentifiers) this.#logAccount(token.token);
+      if (this.#options.allowLoggingAccountIdentifiers) await this.#logAccount(token.token);
     }
     return {
       token: token.token,
@@ -436,7 +436,8 @@ export class BoundClientCredential implements TokenCredential {
   }
 
   /** As `@azure/identity` does when `allowLoggingAccountIdentifiers` is set: who the token is for. */
-  #logAccount(accessToken: string): void {
+  async #logAccount(accessToken: string): Promise<void> {
+    const { decodeJwt } = await loadJose();
     let claims: Record<string, unknown>;
     try {
       claims = decodeJwt(accessToken);

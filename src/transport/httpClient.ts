@@ -8,7 +8,8 @@
  */
 import type { Readable } from "node:stream";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
-import { Agent, type Dispatcher, ProxyAgent, request as undiciRequest } from "undici";
+import type { Dispatcher } from "undici";
+import { loadUndici, type Undici } from "../dependencies.ts";
 import { fromProxyError, fromUndiciError, TransportError } from "./errors.ts";
 import { bypassesProxy, type ResolvedProxy } from "./proxy.ts";
 
@@ -245,13 +246,15 @@ export class HttpClient {
     if (req.signal !== undefined) throwIfAborted(req.signal, host);
     if (req.connectTimeoutMs !== undefined) positive(req.connectTimeoutMs, 0, "connectTimeoutMs");
 
+    // undici is loaded by the first request, not by importing the package (see dependencies.ts).
+    const undici = await loadUndici();
     const proxy = this.proxyFor(url);
     let dispatcher: Dispatcher;
     let release: (() => void) | undefined;
     if (req.clientCertificate === undefined) {
-      dispatcher = this.#getDefaultAgent(req.connectTimeoutMs ?? this.#connectTimeoutMs, proxy);
+      dispatcher = this.#getDefaultAgent(undici, req.connectTimeoutMs ?? this.#connectTimeoutMs, proxy);
     } else {
-      const entry = this.#getCertificateAgent(req.clientCertificate, req.sendChain === true, proxy);
+      const entry = this.#getCertificateAgent(undici, req.clientCertificate, req.sendChain === true, proxy);
       dispatcher = entry.agent;
       try {
         release = await entry.slots.acquire(req.signal);
@@ -269,7 +272,7 @@ export class HttpClient {
     const signal = combine(combine(req.signal, timeoutSignal), bodyDeadline.signal) ?? bodyDeadline.signal;
     let bodyTimer: NodeJS.Timeout | undefined;
     try {
-      const pending = undiciRequest(url, {
+      const pending = undici.request(url, {
         method: req.method,
         dispatcher,
         ...(req.headers === undefined ? {} : { headers: req.headers }),
@@ -329,17 +332,17 @@ export class HttpClient {
     return this.#trustContext;
   }
 
-  #getDefaultAgent(connectTimeoutMs: number, proxy: ResolvedProxy | undefined): Dispatcher {
+  #getDefaultAgent(undici: Undici, connectTimeoutMs: number, proxy: ResolvedProxy | undefined): Dispatcher {
     const key = `${proxy === undefined ? "direct" : "proxy"}|${connectTimeoutMs}`;
     const existing = this.#defaultAgents.get(key);
     if (existing !== undefined) return existing;
     const tls = { secureContext: this.#plainContext() };
-    const agent = this.#dispatcher(proxy, connectTimeoutMs, tls, undefined);
+    const agent = this.#dispatcher(undici, proxy, connectTimeoutMs, tls, undefined);
     this.#defaultAgents.set(key, agent);
     return agent;
   }
 
-  #getCertificateAgent(certificate: TlsClientCertificate, sendChain: boolean, proxy: ResolvedProxy | undefined): CertificateAgent {
+  #getCertificateAgent(undici: Undici, certificate: TlsClientCertificate, sendChain: boolean, proxy: ResolvedProxy | undefined): CertificateAgent {
     const key = `${certificate.thumbprintSha256}|${sendChain ? "chain" : "leaf"}|${proxy === undefined ? "direct" : "proxy"}`;
     const existing = this.#certificateAgents.get(key);
     if (existing !== undefined) return existing;
@@ -351,7 +354,7 @@ export class HttpClient {
     });
     this.#secureContextsCreated++;
     const connections = this.#connectionsPerCertificate;
-    const agent = this.#dispatcher(proxy, this.#connectTimeoutMs, { secureContext }, connections);
+    const agent = this.#dispatcher(undici, proxy, this.#connectTimeoutMs, { secureContext }, connections);
     this.#agentsCreated++;
     const entry: CertificateAgent = { thumbprintSha256: certificate.thumbprintSha256.toUpperCase(), agent, slots: new Slots(connections) };
     this.#certificateAgents.set(key, entry);
@@ -363,6 +366,7 @@ export class HttpClient {
    * certificate is presented to the target inside the tunnel, never to the proxy.
    */
   #dispatcher(
+    undici: Undici,
     proxy: ResolvedProxy | undefined,
     connectTimeoutMs: number,
     tls: { secureContext: SecureContext },
@@ -376,9 +380,9 @@ export class HttpClient {
       ...(connections === undefined ? {} : { connections }),
     };
     if (proxy === undefined) {
-      return new Agent({ ...common, connect: { timeout: connectTimeoutMs, ...tls } });
+      return new undici.Agent({ ...common, connect: { timeout: connectTimeoutMs, ...tls } });
     }
-    return new ProxyAgent({
+    return new undici.ProxyAgent({
       ...common,
       uri: proxy.url.href,
       ...(proxy.authorization === undefined ? {} : { token: proxy.authorization }),

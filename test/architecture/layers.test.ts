@@ -13,7 +13,7 @@ import { join, relative, resolve, dirname } from "node:path";
 import { test } from "node:test";
 
 const ROOT = resolve(import.meta.dirname, "../../src");
-const SHARED = ["abortable.ts", "constants.ts", "errors.ts", "logging.ts", "nodeVersion.ts", "text.ts", "tracing.ts"];
+const SHARED = ["abortable.ts", "constants.ts", "dependencies.ts", "errors.ts", "logging.ts", "nodeVersion.ts", "text.ts", "tracing.ts"];
 
 /** For each area, the areas its modules may import (besides itself and the shared modules). */
 const ALLOWED: Record<string, readonly string[]> = {
