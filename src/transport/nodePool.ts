@@ -119,7 +119,9 @@ export class NodePool {
         disarm();
         this.#done();
       });
-      outgoing.once("error", (error) => {
+      // `on`, not `once`: a second error (a socket failing again while it is torn down) must not
+      // become an uncaught exception; after the first, rejecting again does nothing.
+      outgoing.on("error", (error) => {
         disarm();
         reject(error);
       });
