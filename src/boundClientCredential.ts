@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { loadJose } from "./dependencies.ts";
 import type { GetTokenOptions, TokenCredential } from "@azure/core-auth";
-import { decodeJwt } from "jose";
 import type { CredentialList, ServedToken } from "./acquisition/credentialList.ts";
 import { withOidcIdpSignedAssertions } from "./acquisition/oidc/oidcIdpSignedAssertion.ts";
 import { onBehalfOfKind } from "./acquisition/onBehalfOf/userAssertion.ts";
@@ -25,7 +25,7 @@ import { BoundCredentialConfigurationError, type EntryReport } from "./errors.ts
 import type { CredentialLogger } from "./logging.ts";
 import { createRuntime, dependenciesFrom, environmentOption, type Environment, type Runtime } from "./runtime.ts";
 import type { LoadedCertificate } from "./sources/loadedCertificate.ts";
-import { tracingClient } from "./tracing.ts";
+import { spansCanBeRecorded, tracingClient } from "./tracing.ts";
 import { DEFAULT_NETWORK_OPTIONS } from "./configuration/network.ts";
 import { withDeadline } from "./transport/deadline.ts";
 
@@ -249,7 +249,7 @@ export class BoundClientCredential implements TokenCredential {
     } catch (error) {
       return Promise.reject(error);
     }
-    const hit = this.#cachedWithoutOptions(scopes, checked, CLIENT_CREDENTIALS);
+    const hit = this.#cachedHit(scopes, checked, CLIENT_CREDENTIALS);
     if (hit !== undefined) return Promise.resolve(hit);
     return tracingClient.withSpan("BoundClientCredential.getToken", checked, (updated) =>
       this.#getToken(scopes, updated, CLIENT_CREDENTIALS),
@@ -281,7 +281,7 @@ export class BoundClientCredential implements TokenCredential {
       } catch (error) {
         return Promise.reject(error);
       }
-      const hit = this.#cachedWithoutOptions(scopes, checked, kind);
+      const hit = this.#cachedHit(scopes, checked, kind);
       if (hit !== undefined) return Promise.resolve(hit);
       return tracingClient.withSpan("BoundOnBehalfOfCredential.getToken", checked, (updated) => this.#getToken(scopes, updated, kind));
     }, this.#options.clientId);
@@ -319,34 +319,39 @@ export class BoundClientCredential implements TokenCredential {
   }
 
   /**
-   * The hot path: a fresh cached token for one scope asked without options, returned without a
-   * span, a promise chain or an allocation beyond the answer. Anything else — another tenant,
-   * claims, CAE, a tracing context, a token due for refresh — takes the full path.
+   * The hot path: a fresh cached token for one scope, returned without a span, a promise chain or
+   * an allocation beyond the answer. It serves the plain call and the call of Azure SDK clients,
+   * whose bearer-token policy (`bearerTokenAuthenticationPolicy` in `@azure/core-rest-pipeline`)
+   * passes `enableCae: true`, an abort signal and a tracing context on every request. A tracing
+   * context only takes the full path, span included, when an instrumenter is in place (see
+   * {@link spansCanBeRecorded}); without one, the span would be a no-op. Another tenant, claims, an
+   * aborted signal or a token due for refresh take the full path too.
    */
-  #cachedWithoutOptions(scopes: string | string[], options: GetTokenOptions, kind: RequestKind): BoundAccessToken | undefined {
+  #cachedHit(scopes: string | string[], options: GetTokenOptions, kind: RequestKind): BoundAccessToken | undefined {
     const scope = typeof scopes === "string" ? scopes : Array.isArray(scopes) && scopes.length === 1 ? scopes[0] : undefined;
     if (
       typeof scope !== "string" ||
       options.tenantId !== undefined ||
       options.claims !== undefined ||
-      options.enableCae === true ||
       options.proofOfPossessionOptions !== undefined ||
       options.abortSignal?.aborted === true ||
-      options.tracingOptions?.tracingContext !== undefined
+      (options.tracingOptions?.tracingContext !== undefined && spansCanBeRecorded())
     ) {
       return undefined;
     }
+    const enableCae = options.enableCae === true;
     let key: string | undefined;
     if (kind.grant === "on_behalf_of") {
       if (scope.trim() !== scope || scope === "") return undefined;
-      key = this.#cacheKey(this.#options.tenantId, [scope], false, kind);
+      key = this.#cacheKey(this.#options.tenantId, [scope], enableCae, kind);
     } else {
-      key = this.#plainKeys.get(scope);
+      const keys = enableCae ? this.#caeKeys : this.#plainKeys;
+      key = keys.get(scope);
       if (key === undefined) {
         if (scope.trim() !== scope || scope === "") return undefined;
-        key = this.#cacheKey(this.#options.tenantId, [scope], false);
-        if (this.#plainKeys.size >= 1024) this.#plainKeys.clear();
-        this.#plainKeys.set(scope, key);
+        key = this.#cacheKey(this.#options.tenantId, [scope], enableCae);
+        if (keys.size >= 1024) keys.clear();
+        keys.set(scope, key);
       }
     }
     const cached = this.#cache.peek(key);
@@ -425,7 +430,7 @@ export class BoundClientCredential implements TokenCredential {
       this.#logger.info(
         `getToken() => SUCCESS. Scopes: ${scopeList.join(", ")}. Served by ${entry.id} from ${new URL(served.token.tokenEndpoint).host}.${user}`,
       );
-      if (this.#options.allowLoggingAccountIdentifiers) this.#logAccount(token.token);
+      if (this.#options.allowLoggingAccountIdentifiers) await this.#logAccount(token.token);
     }
     return {
       token: token.token,
@@ -436,7 +441,8 @@ export class BoundClientCredential implements TokenCredential {
   }
 
   /** As `@azure/identity` does when `allowLoggingAccountIdentifiers` is set: who the token is for. */
-  #logAccount(accessToken: string): void {
+  async #logAccount(accessToken: string): Promise<void> {
+    const { decodeJwt } = await loadJose();
     let claims: Record<string, unknown>;
     try {
       claims = decodeJwt(accessToken);

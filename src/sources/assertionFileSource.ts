@@ -1,8 +1,8 @@
-import { decodeJwt } from "jose";
 import { inspect } from "node:util";
 import { readString } from "../configuration/checks.ts";
 import type { NormalizedEntryOf } from "../configuration/normalized.ts";
 import type { SignedAssertionFilePathCredentialDescription } from "../configuration/types.ts";
+import { loadJose } from "../dependencies.ts";
 import { AssertionValue } from "./assertionValue.ts";
 import { CachedSource } from "./cachedSource.ts";
 import type { Normalized, SourceDescriptor } from "./descriptor.ts";
@@ -95,6 +95,7 @@ async function readAssertionFile(path: string, now: number): Promise<FileAsserti
   const { bytes } = await readFileSnapshot(path, MAX_ASSERTION_FILE_BYTES, what);
   const assertion = bytes.toString("utf8").trim();
   if (assertion === "") throw new SourceUnavailableError(`${what} ${path} is empty`);
+  const { decodeJwt } = await loadJose();
   let expiresOn: number | undefined;
   try {
     const { exp } = decodeJwt(assertion);

@@ -1,5 +1,6 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
-import forge from "node-forge";
+import type forgeTypes from "node-forge";
+import { loadForge, type Forge } from "../dependencies.ts";
 import { LoadedCertificate } from "./loadedCertificate.ts";
 import { decodeWithOffThreadDerivation, IterationLimitError } from "./pkcs12KeyDerivation.ts";
 import { SourceUnavailableError } from "./types.ts";
@@ -123,7 +124,9 @@ export async function parseCertificateBytes(bytes: Uint8Array, password: string 
 export async function parsePkcs12(bytes: Uint8Array, password: string | undefined): Promise<LoadedCertificate> {
   if (bytes.byteLength > MAX_CERTIFICATE_INPUT_BYTES) throw tooLarge();
   if (bytes.byteLength === 0) throw new SourceUnavailableError("the PFX is empty");
-  let pfxAsn1: forge.asn1.Asn1;
+  // node-forge is loaded by the first PFX, not by importing the package.
+  const forge = await loadForge();
+  let pfxAsn1: forgeTypes.asn1.Asn1;
   try {
     pfxAsn1 = forge.asn1.fromDer(forge.util.createBuffer(Buffer.from(bytes).toString("binary")));
   } catch (error) {
@@ -132,11 +135,11 @@ export async function parsePkcs12(bytes: Uint8Array, password: string | undefine
     });
   }
   const candidates: (string | null)[] = password === undefined || password === "" ? ["", null] : [password];
-  let pfx: forge.pkcs12.Pkcs12Pfx | undefined;
+  let pfx: forgeTypes.pkcs12.Pkcs12Pfx | undefined;
   let lastError: unknown;
   for (const candidate of candidates) {
     try {
-      pfx = await decodeWithOffThreadDerivation(() => forge.pkcs12.pkcs12FromAsn1(pfxAsn1, false, candidate as string));
+      pfx = await decodeWithOffThreadDerivation(forge, () => forge.pkcs12.pkcs12FromAsn1(pfxAsn1, false, candidate as string));
       break;
     } catch (error) {
       if (error instanceof IterationLimitError) {
@@ -155,17 +158,17 @@ export async function parsePkcs12(bytes: Uint8Array, password: string | undefine
       { cause: sanitizedCause(lastError) },
     );
   }
-  return assemble(pfxCertificates(pfx), pfxPrivateKeys(pfx));
+  return assemble(pfxCertificates(forge, pfx), pfxPrivateKeys(forge, pfx));
 }
 
-function pfxCertificates(pfx: forge.pkcs12.Pkcs12Pfx): X509Certificate[] {
+function pfxCertificates(forge: Forge, pfx: forgeTypes.pkcs12.Pkcs12Pfx): X509Certificate[] {
   const oids = forge.pki.oids;
   const certBagOid = oids["certBag"] ?? "1.2.840.113549.1.12.10.1.3";
   const bags = pfx.getBags({ bagType: certBagOid })[certBagOid] ?? [];
   const certificates: X509Certificate[] = [];
   for (const bag of bags) {
     // forge decodes RSA certificates into `cert` and leaves the others (EC) as raw ASN.1.
-    const asn1 = bag.cert ? forge.pki.certificateToAsn1(bag.cert) : (bag.asn1 as forge.asn1.Asn1 | undefined);
+    const asn1 = bag.cert ? forge.pki.certificateToAsn1(bag.cert) : (bag.asn1 as forgeTypes.asn1.Asn1 | undefined);
     if (asn1 === undefined) continue;
     try {
       certificates.push(new X509Certificate(Buffer.from(forge.asn1.toDer(asn1).getBytes(), "binary")));
@@ -177,7 +180,7 @@ function pfxCertificates(pfx: forge.pkcs12.Pkcs12Pfx): X509Certificate[] {
   return certificates;
 }
 
-function pfxPrivateKeys(pfx: forge.pkcs12.Pkcs12Pfx): KeyObject[] {
+function pfxPrivateKeys(forge: Forge, pfx: forgeTypes.pkcs12.Pkcs12Pfx): KeyObject[] {
   const oids = forge.pki.oids;
   const shroudedOid = oids["pkcs8ShroudedKeyBag"] ?? "1.2.840.113549.1.12.10.1.2";
   const plainOid = oids["keyBag"] ?? "1.2.840.113549.1.12.10.1.1";
@@ -190,7 +193,7 @@ function pfxPrivateKeys(pfx: forge.pkcs12.Pkcs12Pfx): KeyObject[] {
     // forge decodes RSA keys into `key`; for other types (EC) `asn1` is the decrypted PrivateKeyInfo.
     const privateKeyInfo = bag.key
       ? forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(bag.key))
-      : (bag.asn1 as forge.asn1.Asn1 | undefined);
+      : (bag.asn1 as forgeTypes.asn1.Asn1 | undefined);
     if (privateKeyInfo === undefined) continue;
     try {
       const der = Buffer.from(forge.asn1.toDer(privateKeyInfo).getBytes(), "binary");

@@ -1,4 +1,3 @@
-import { decodeJwt } from "jose";
 import { inspect } from "node:util";
 import { type Checker, describeType, echo, frozenDataCopy, isPlainObject, readFunction, readString } from "../configuration/checks.ts";
 import type { NormalizedEntryOf, NormalizedOptions } from "../configuration/normalized.ts";
@@ -9,6 +8,7 @@ import type {
   CustomSignedAssertionCredentialDescription,
   CustomSignedAssertionProvider,
 } from "../configuration/types.ts";
+import { type Jose, loadJose } from "../dependencies.ts";
 import { AssertionValue } from "./assertionValue.ts";
 import { CachedSource } from "./cachedSource.ts";
 import type { Normalized, SourceDescriptor } from "./descriptor.ts";
@@ -84,14 +84,14 @@ class CustomAssertionMaterial {
           "the provider returned no binding certificate, and this entry is bound; return { assertion, bindingCertificate, bindingPrivateKey }",
         );
       }
-      return new AssertionValue(result, expiryOf(result));
+      return new AssertionValue(result, expiryOf(await loadJose(), result));
     }
     if (!isBoundAssertion(result)) {
       throw new SourceUnavailableError(
         "the custom assertion provider returned neither a string nor { assertion, bindingCertificate, bindingPrivateKey }",
       );
     }
-    const expiresOn = expiryOf(result.assertion);
+    const expiresOn = expiryOf(await loadJose(), result.assertion);
     // An unbound entry never presents a certificate: binding is opted into per entry, not by the provider.
     if (!this.#bound) return new AssertionValue(result.assertion, expiresOn);
     if (typeof result.bindingCertificate !== "string" || result.bindingCertificate.trim() === "") {
@@ -121,7 +121,7 @@ function isBoundAssertion(value: unknown): value is Partial<BoundAssertion> & { 
 }
 
 /** The `exp` of the assertion, in ms; the provider must return a JWT, as Entra accepts nothing else. */
-function expiryOf(assertion: string): number | undefined {
+function expiryOf({ decodeJwt }: Jose, assertion: string): number | undefined {
   if (assertion.trim() === "") throw new SourceUnavailableError("the custom assertion provider returned an empty assertion");
   let exp: unknown;
   try {

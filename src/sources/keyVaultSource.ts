@@ -1,5 +1,6 @@
 import type { TokenCredential } from "@azure/core-auth";
-import { type KeyVaultSecret, SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
+import type { KeyVaultSecret, SecretClient, SecretClientOptions } from "@azure/keyvault-secrets";
+import { loadKeyVaultSecrets } from "../dependencies.ts";
 import * as tls from "node:tls";
 import { type Checker, describeType, isTokenCredentialLike, readString } from "../configuration/checks.ts";
 import type { NormalizedEntryOf, NormalizedOptions } from "../configuration/normalized.ts";
@@ -83,7 +84,7 @@ export class KeyVaultSource extends CachedSource {
   protected override async read(): Promise<SourceMaterial> {
     const { keyVaultUrl, keyVaultCertificateName: name, keyVaultCertificateVersion: version } = this.#description;
     const what = `the certificate ${describeSecret(keyVaultUrl, name, version)}`;
-    const client = this.#client ?? (this.#client = this.#createClient());
+    const client = this.#client ?? (this.#client = await this.#createClient());
     let secret: KeyVaultSecret;
     try {
       secret = await client.getSecret(name, {
@@ -101,7 +102,9 @@ export class KeyVaultSource extends CachedSource {
     return { kind: "certificate", certificate };
   }
 
-  #createClient(): SecretClient {
+  async #createClient(): Promise<SecretClient> {
+    // The Key Vault client is loaded by the first Key Vault read, not by importing the package.
+    const { SecretClient } = await loadKeyVaultSecrets();
     const url = parseVaultUrl(this.#description.keyVaultUrl);
     const credential: TokenCredential =
       this.#description.keyVaultCredential ??

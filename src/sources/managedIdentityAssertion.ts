@@ -76,7 +76,7 @@ class ManagedIdentityAssertionSource implements CredentialSource {
     if (this.#entry.bound) {
       throw new SourceUnavailableError("bound managed identity is handled by the IMDS v2 flow");
     }
-    this.#services.tokens.check(this.#selector);
+    await this.#services.tokens.check(this.#selector);
     return this.#material;
   }
 

@@ -24,7 +24,7 @@ export function managedIdentityTokenCredential(
       if (scope === undefined || scope === "") throw new SourceUnavailableError("a managed identity token needs a scope");
       const signal = options?.abortSignal instanceof AbortSignal ? options.abortSignal : undefined;
       signal?.throwIfAborted();
-      services.tokens.check(selector);
+      await services.tokens.check(selector);
       const token = await services.tokens.token(selector, scope.replace(/\/\.default$/, ""), {
         signal,
         requester: `${owner} managed identity`,

@@ -18,7 +18,7 @@ import { createHash, pbkdf2 } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { promisify } from "node:util";
 import { Worker } from "node:worker_threads";
-import forge from "node-forge";
+import type { Forge } from "../dependencies.ts";
 
 /**
  * The most iterations accepted for one derivation. OpenSSL writes 2,048 by default, Windows 2,000,
@@ -73,11 +73,11 @@ const MAX_ROUNDS = 64;
  * @throws IterationLimitError - for a derivation of more than {@link MAX_PFX_ITERATIONS} iterations
  * @throws what `decode` throws (a wrong password, a malformed file)
  */
-export async function decodeWithOffThreadDerivation<T>(decode: () => T): Promise<T> {
+export async function decodeWithOffThreadDerivation<T>(forge: Forge, decode: () => T): Promise<T> {
   const derived = new Map<string, string>();
   for (let round = 0; round < MAX_ROUNDS; round++) {
     try {
-      return withDerivedKeys(derived, decode);
+      return withDerivedKeys(forge, derived, decode);
     } catch (error) {
       if (!(error instanceof MissingDerivation)) throw error;
       derived.set(error.key, await derive(error.derivation));
@@ -103,7 +103,7 @@ interface ForgeDigest {
  * Calls `decode` with forge's derivations answered from `derived`. The swap lasts exactly one
  * synchronous call, so no other code, inside the library or the application, ever sees it.
  */
-function withDerivedKeys<T>(derived: ReadonlyMap<string, string>, decode: () => T): T {
+function withDerivedKeys<T>(forge: Forge, derived: ReadonlyMap<string, string>, decode: () => T): T {
   const api = forge as unknown as ForgeDerivations;
   const original = { pbkdf2: api.pkcs5.pbkdf2, macKey: api.pkcs12.generateKey, pbeKey: api.pki.pbe.generatePkcs12Key };
   const lookup = (derivation: Derivation): string => {

@@ -59,6 +59,7 @@ const CONNECT_CODES: ReadonlyMap<string, string> = new Map([
   ["EADDRNOTAVAIL", "the address is not available"],
   ["ETIMEDOUT", "the connection attempt timed out"],
   ["UND_ERR_CONNECT_TIMEOUT", "the connection attempt timed out"],
+  ["CONNECT_TIMEOUT", "the connection attempt timed out"],
 ]);
 
 const RESET_CODES: ReadonlyMap<string, string> = new Map([
@@ -73,6 +74,8 @@ const RESET_CODES: ReadonlyMap<string, string> = new Map([
 const TIMEOUT_CODES: ReadonlyMap<string, string> = new Map([
   ["UND_ERR_HEADERS_TIMEOUT", "no response headers arrived in time"],
   ["UND_ERR_BODY_TIMEOUT", "the response body stopped arriving"],
+  ["HEADERS_TIMEOUT", "no response headers arrived in time"],
+  ["BODY_TIMEOUT", "the response body stopped arriving"],
 ]);
 
 const PROTOCOL_CODES: ReadonlyMap<string, string> = new Map([

@@ -7,8 +7,10 @@
  * tunnel: the proxy sees neither the certificate nor the request.
  */
 import type { Readable } from "node:stream";
-import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
-import { Agent, type Dispatcher, ProxyAgent, request as undiciRequest } from "undici";
+import { createSecureContext, type SecureContext } from "node:tls";
+import type { Dispatcher } from "undici";
+import { loadUndici, type Undici } from "../dependencies.ts";
+import { bodyTimeout, NodePool } from "./nodePool.ts";
 import { fromProxyError, fromUndiciError, TransportError } from "./errors.ts";
 import { bypassesProxy, type ResolvedProxy } from "./proxy.ts";
 
@@ -71,7 +73,7 @@ export interface HttpClientOptions {
  */
 export function createEngineContext(
   engineKey: NonNullable<TlsClientCertificate["engineKey"]>,
-  options: { cert: string; ca?: readonly string[] },
+  options: { cert: string },
 ): SecureContext {
   const saved = new Map<string, string | undefined>();
   for (const [name, value] of Object.entries(engineKey.environment)) {
@@ -85,7 +87,6 @@ export function createEngineContext(
       cert: options.cert,
       privateKeyEngine: engineKey.engine,
       privateKeyIdentifier: engineKey.identifier,
-      ...(options.ca === undefined ? {} : { ca: [...options.ca] }),
     });
   } finally {
     for (const [name, value] of saved) {
@@ -151,9 +152,22 @@ export const DEFAULT_CONNECTIONS_PER_CERTIFICATE = 10;
 /** Token responses are a few kilobytes; anything near this is hostile or broken. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 
+/** Where a request goes out: Node's own pool when direct, undici's proxy agent through a proxy. */
+type Route = { readonly kind: "node"; readonly pool: NodePool } | { readonly kind: "undici"; readonly undici: Undici; readonly dispatcher: Dispatcher };
+
+/** A proxied route's proxy and the undici it was loaded with. */
+interface Via {
+  readonly proxy: ResolvedProxy;
+  readonly undici: Undici;
+}
+
+function closeRoute(route: Route): Promise<void> {
+  return route.kind === "node" ? route.pool.close() : route.dispatcher.close();
+}
+
 interface CertificateAgent {
   readonly thumbprintSha256: string;
-  readonly agent: Dispatcher;
+  readonly agent: Route;
   readonly slots: Slots;
 }
 
@@ -216,7 +230,7 @@ class Slots {
  * HTTP throw {@link TransportError}.
  */
 export class HttpClient {
-  readonly #ca: string[] | undefined;
+  readonly #extraCa: readonly string[];
   readonly #connectTimeoutMs: number;
   readonly #headersTimeoutMs: number;
   readonly #bodyTimeoutMs: number;
@@ -227,14 +241,14 @@ export class HttpClient {
   readonly #proxy: ResolvedProxy | undefined;
   readonly #certificateAgents = new Map<string, CertificateAgent>();
   /** Plain agents by route and connect timeout; normally just the client's. */
-  readonly #defaultAgents = new Map<string, Dispatcher>();
+  readonly #defaultAgents = new Map<string, Route>();
   #trustContext: SecureContext | undefined;
   #agentsCreated = 0;
   #secureContextsCreated = 0;
 
   constructor(options: HttpClientOptions = {}) {
     // Node's `ca` replaces the bundled roots, so extra CAs must be added to them, not given alone.
-    this.#ca = options.ca !== undefined && options.ca.length > 0 ? [...rootCertificates, ...options.ca] : undefined;
+    this.#extraCa = options.ca === undefined ? [] : [...options.ca];
     this.#connectTimeoutMs = positive(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, "connectTimeoutMs");
     this.#headersTimeoutMs = positive(options.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS, "headersTimeoutMs");
     this.#bodyTimeoutMs = positive(options.bodyTimeoutMs, DEFAULT_BODY_TIMEOUT_MS, "bodyTimeoutMs");
@@ -283,13 +297,16 @@ export class HttpClient {
     if (req.connectTimeoutMs !== undefined) positive(req.connectTimeoutMs, 0, "connectTimeoutMs");
 
     const proxy = this.proxyFor(url);
-    let dispatcher: Dispatcher;
+    // undici is loaded by the first proxied request only (see nodePool.ts and dependencies.ts).
+    const via: Via | undefined = proxy === undefined ? undefined : { proxy, undici: await loadUndici() };
+    const protocol = url.protocol === "https:" ? "https:" : "http:";
+    let route: Route;
     let release: (() => void) | undefined;
     if (req.clientCertificate === undefined) {
-      dispatcher = this.#getDefaultAgent(req.connectTimeoutMs ?? this.#connectTimeoutMs, proxy);
+      route = this.#getDefaultAgent(protocol, req.connectTimeoutMs ?? this.#connectTimeoutMs, via);
     } else {
-      const entry = this.#getCertificateAgent(req.clientCertificate, req.sendChain === true, proxy);
-      dispatcher = entry.agent;
+      const entry = this.#getCertificateAgent(req.clientCertificate, req.sendChain === true, via);
+      route = entry.agent;
       try {
         release = await entry.slots.acquire(req.signal);
       } catch (err) {
@@ -306,18 +323,20 @@ export class HttpClient {
     const signal = combine(combine(req.signal, timeoutSignal), bodyDeadline.signal) ?? bodyDeadline.signal;
     let bodyTimer: NodeJS.Timeout | undefined;
     try {
-      const pending = undiciRequest(url, {
+      const message = {
         method: req.method,
-        dispatcher,
         ...(req.headers === undefined ? {} : { headers: req.headers }),
         ...(req.body === undefined ? {} : { body: req.body }),
         signal,
-      });
-      const response = await untilAborted(pending, signal);
+      };
+      const pending = route.kind === "node" ? route.pool.request(url, message) : route.undici.request(url, { ...message, dispatcher: route.dispatcher });
+      const response = await untilAborted<{ statusCode: number; headers: Record<string, string | string[] | undefined>; body: Readable }>(pending, signal);
       bodyTimer = setTimeout(() => bodyDeadline.abort(), this.#bodyTotalTimeoutMs);
       bodyTimer.unref();
       const headers = flattenHeaders(response.headers);
-      const body = await this.#readBody(response.body, headers["content-length"], host);
+      // undici times the body's silence itself; Node's pool leaves it to the reader.
+      const silenceMs = route.kind === "node" ? route.pool.bodyTimeoutMs : undefined;
+      const body = await this.#readBody(response.body, headers["content-length"], host, silenceMs);
       // undici marks the connection free a turn after the body ends; waiting for that lets the
       // next request of this certificate reuse it instead of opening another (keep-alive).
       if (release !== undefined) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -340,7 +359,7 @@ export class HttpClient {
       if (entry.thumbprintSha256 === wanted) {
         this.#certificateAgents.delete(key);
         // close() lets queued and running requests complete; a failure here has nobody to tell.
-        entry.agent.close().catch(() => undefined);
+        closeRoute(entry.agent).catch(() => undefined);
       }
     }
   }
@@ -354,43 +373,43 @@ export class HttpClient {
     this.#certificateAgents.clear();
     agents.push(...this.#defaultAgents.values());
     this.#defaultAgents.clear();
-    await Promise.all(agents.map((agent) => agent.close().catch(() => undefined)));
+    await Promise.all(agents.map((agent) => closeRoute(agent).catch(() => undefined)));
   }
 
   /** The secure context of the plain agents: the trusted CAs, built once. */
   #plainContext(): SecureContext {
     if (this.#trustContext === undefined) {
-      this.#trustContext = createSecureContext(this.#ca === undefined ? {} : { ca: this.#ca });
+      this.#trustContext = trustContext(this.#extraCa);
       this.#secureContextsCreated++;
     }
     return this.#trustContext;
   }
 
-  #getDefaultAgent(connectTimeoutMs: number, proxy: ResolvedProxy | undefined): Dispatcher {
-    const key = `${proxy === undefined ? "direct" : "proxy"}|${connectTimeoutMs}`;
+  #getDefaultAgent(protocol: "http:" | "https:", connectTimeoutMs: number, via: Via | undefined): Route {
+    // undici's agents serve both protocols; Node's are one per protocol.
+    const key = `${via === undefined ? `direct|${protocol}` : "proxy"}|${connectTimeoutMs}`;
     const existing = this.#defaultAgents.get(key);
     if (existing !== undefined) return existing;
     const tls = { secureContext: this.#plainContext() };
-    const agent = this.#dispatcher(proxy, connectTimeoutMs, tls, undefined);
+    const agent = this.#route(via, protocol, connectTimeoutMs, tls, undefined);
     this.#defaultAgents.set(key, agent);
     return agent;
   }
 
-  #getCertificateAgent(certificate: TlsClientCertificate, sendChain: boolean, proxy: ResolvedProxy | undefined): CertificateAgent {
-    const key = `${certificate.thumbprintSha256}|${sendChain ? "chain" : "leaf"}|${proxy === undefined ? "direct" : "proxy"}`;
+  #getCertificateAgent(certificate: TlsClientCertificate, sendChain: boolean, via: Via | undefined): CertificateAgent {
+    const key = `${certificate.thumbprintSha256}|${sendChain ? "chain" : "leaf"}|${via === undefined ? "direct" : "proxy"}`;
     const existing = this.#certificateAgents.get(key);
     if (existing !== undefined) return existing;
     // One context per certificate: the key and chain are parsed once, not on every connection.
     const cert = sendChain ? certificate.certificateChainPem : certificate.leaf.toString();
-    const ca = this.#ca === undefined ? {} : { ca: this.#ca };
     const engineKey = certificate.engineKey;
-    const secureContext =
-      engineKey === undefined
-        ? createSecureContext({ cert, key: certificate.privateKeyPem, ...ca })
-        : createEngineContext(engineKey, { cert, ...ca });
+    const secureContext = withExtraCa(
+      engineKey === undefined ? createSecureContext({ cert, key: certificate.privateKeyPem }) : createEngineContext(engineKey, { cert }),
+      this.#extraCa,
+    );
     this.#secureContextsCreated++;
     const connections = this.#connectionsPerCertificate;
-    const agent = this.#dispatcher(proxy, this.#connectTimeoutMs, { secureContext }, connections);
+    const agent = this.#route(via, "https:", this.#connectTimeoutMs, { secureContext }, connections);
     this.#agentsCreated++;
     const entry: CertificateAgent = { thumbprintSha256: certificate.thumbprintSha256.toUpperCase(), agent, slots: new Slots(connections) };
     this.#certificateAgents.set(key, entry);
@@ -401,12 +420,26 @@ export class HttpClient {
    * A direct agent, or a proxy agent whose tunnelled TLS (`requestTls`) carries `tls`: the client
    * certificate is presented to the target inside the tunnel, never to the proxy.
    */
-  #dispatcher(
-    proxy: ResolvedProxy | undefined,
+  #route(
+    via: Via | undefined,
+    protocol: "http:" | "https:",
     connectTimeoutMs: number,
     tls: { secureContext: SecureContext },
     connections: number | undefined,
-  ): Dispatcher {
+  ): Route {
+    if (via === undefined) {
+      const pool = new NodePool({
+        protocol,
+        ...(protocol === "https:" ? { secureContext: tls.secureContext } : {}),
+        connections,
+        keepAliveTimeoutMs: this.#keepAliveTimeoutMs,
+        connectTimeoutMs,
+        headersTimeoutMs: this.#headersTimeoutMs,
+        bodyTimeoutMs: this.#bodyTimeoutMs,
+      });
+      return { kind: "node", pool };
+    }
+    const { proxy, undici } = via;
     const common = {
       allowH2: false,
       keepAliveTimeout: this.#keepAliveTimeoutMs,
@@ -414,10 +447,7 @@ export class HttpClient {
       bodyTimeout: this.#bodyTimeoutMs,
       ...(connections === undefined ? {} : { connections }),
     };
-    if (proxy === undefined) {
-      return new Agent({ ...common, connect: { timeout: connectTimeoutMs, ...tls } });
-    }
-    return new ProxyAgent({
+    const dispatcher = new undici.ProxyAgent({
       ...common,
       uri: proxy.url.href,
       ...(proxy.authorization === undefined ? {} : { token: proxy.authorization }),
@@ -426,9 +456,10 @@ export class HttpClient {
       // An https proxy is verified like any host: with the system roots and the extra CAs.
       ...(proxy.url.protocol === "https:" ? { proxyTls: { secureContext: this.#plainContext() } } : {}),
     });
+    return { kind: "undici", undici, dispatcher };
   }
 
-  async #readBody(body: Readable, contentLength: string | undefined, host: string): Promise<string> {
+  async #readBody(body: Readable, contentLength: string | undefined, host: string, silenceMs: number | undefined): Promise<string> {
     const limit = this.#maxResponseBytes;
     const tooLarge = (): TransportError =>
       new TransportError("body-too-large", host, `The response from ${host} is larger than ${limit} bytes.`, {
@@ -438,16 +469,28 @@ export class HttpClient {
       discard(body);
       throw tooLarge();
     }
+    let silence: NodeJS.Timeout | undefined;
+    const listen = (): void => {
+      if (silenceMs === undefined) return;
+      if (silence !== undefined) clearTimeout(silence);
+      silence = setTimeout(() => body.destroy(bodyTimeout(silenceMs)), silenceMs);
+    };
     const chunks: Buffer[] = [];
     let total = 0;
-    for await (const chunk of body) {
-      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-      total += buffer.length;
-      if (total > limit) {
-        discard(body);
-        throw tooLarge();
+    try {
+      listen();
+      for await (const chunk of body) {
+        listen();
+        const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+        total += buffer.length;
+        if (total > limit) {
+          discard(body);
+          throw tooLarge();
+        }
+        chunks.push(buffer);
       }
-      chunks.push(buffer);
+    } finally {
+      if (silence !== undefined) clearTimeout(silence);
     }
     return Buffer.concat(chunks, total).toString("utf8");
   }
@@ -480,6 +523,39 @@ export class HttpClient {
     if (proxy !== undefined) return fromProxyError(err, url, proxy);
     return fromUndiciError(err, url);
   }
+}
+
+/** The native half of a `SecureContext`, where extra CAs are added to its own copy of the roots. */
+interface NativeSecureContext {
+  addCACert(pem: string): void;
+}
+
+/**
+ * Adds `extraCa` to a context made with Node's bundled roots. Node's `ca` option replaces the
+ * roots, so they would have to be passed with it, and then all of them (about 140) are parsed
+ * again from PEM for every context: 20–50 ms on 2 vCPUs. Adding to a context that has the roots
+ * copies the store of roots Node parsed once (`SecureContext::AddCACert` takes a store owned by
+ * the context, `crypto_context.cc`), 1–3 ms. Verification is the same: the roots plus `extraCa`.
+ */
+function withExtraCa(context: SecureContext, extraCa: readonly string[]): SecureContext {
+  const native = (context as { context: NativeSecureContext }).context;
+  for (const pem of extraCa) native.addCACert(pem);
+  return context;
+}
+
+/** Trust-only contexts by their extra CAs: one per trust configuration in the process. */
+const trustContexts = new Map<string, SecureContext>();
+
+function trustContext(extraCa: readonly string[]): SecureContext {
+  const key = extraCa.join("\n");
+  let context = trustContexts.get(key);
+  if (context === undefined) {
+    // A handful of trust configurations is all a process has; the bound keeps odd callers in check.
+    if (trustContexts.size >= 16) trustContexts.clear();
+    context = withExtraCa(createSecureContext({}), extraCa);
+    trustContexts.set(key, context);
+  }
+  return context;
 }
 
 /**

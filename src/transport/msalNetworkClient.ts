@@ -9,7 +9,8 @@
  * `runWithMsalNetworkClient(client, …)`; the routed client forwards to the client of the call.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { AuthError, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from "@azure/msal-node";
+import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
+import { loadMsalNode, type MsalNode } from "../dependencies.ts";
 import { parseEntraError } from "./entraError.ts";
 import { TransportError } from "./errors.ts";
 import type { HttpClient, HttpResponse } from "./httpClient.ts";
@@ -74,6 +75,8 @@ export class MsalNetworkClient implements INetworkModule {
 
   async #send<T>(method: "GET" | "POST", url: string, options: NetworkRequestOptions | undefined, timeout: number | undefined): Promise<NetworkResponse<T>> {
     const target = this.resolveUrl(url);
+    // msal-node is what calls this module, so it is loaded already: this only takes its AuthError.
+    const { AuthError } = await loadMsalNode();
     this.requestCount++;
     this.#options.onRequest?.(target, method);
     const timeoutMs = timeout !== undefined && timeout > 0 ? timeout : this.#options.timeoutMs;
@@ -106,9 +109,9 @@ export class MsalNetworkClient implements INetworkModule {
                 }),
             });
     } catch (err) {
-      throw networkError(err, target);
+      throw networkError(AuthError, err, target);
     }
-    return { headers: response.headers, status: response.status, body: parseBody<T>(response, target) };
+    return { headers: response.headers, status: response.status, body: parseBody<T>(AuthError, response, target) };
   }
 }
 
@@ -119,7 +122,9 @@ export function createMsalNetworkClient(http: HttpClient, options: Omit<MsalNetw
   return new MsalNetworkClient({ ...options, http });
 }
 
-function networkError(err: unknown, target: URL): AuthError {
+type AuthErrorClass = MsalNode["AuthError"];
+
+function networkError(AuthError: AuthErrorClass, err: unknown, target: URL): InstanceType<AuthErrorClass> {
   const transport =
     err instanceof TransportError
       ? err
@@ -130,7 +135,7 @@ function networkError(err: unknown, target: URL): AuthError {
   return error;
 }
 
-function parseBody<T>(response: HttpResponse, target: URL): T {
+function parseBody<T>(AuthError: AuthErrorClass, response: HttpResponse, target: URL): T {
   try {
     return JSON.parse(response.body) as T;
   } catch {
@@ -180,6 +185,7 @@ export const routedMsalNetworkClient: INetworkModule = {
 
 async function fetchLikeMsal<T>(method: "GET" | "POST", url: string, options: NetworkRequestOptions | undefined, timeout: number | undefined): Promise<NetworkResponse<T>> {
   const host = new URL(url).host;
+  const { AuthError } = await loadMsalNode();
   let response: Response;
   try {
     response = await fetch(url, {
@@ -196,5 +202,5 @@ async function fetchLikeMsal<T>(method: "GET" | "POST", url: string, options: Ne
     headers[name] = value;
   });
   const text = await response.text();
-  return { headers, status: response.status, body: parseBody<T>({ status: response.status, headers, body: text }, new URL(url)) };
+  return { headers, status: response.status, body: parseBody<T>(AuthError, { status: response.status, headers, body: text }, new URL(url)) };
 }

@@ -13,7 +13,7 @@ import { join, relative, resolve, dirname } from "node:path";
 import { test } from "node:test";
 
 const ROOT = resolve(import.meta.dirname, "../../src");
-const SHARED = ["abortable.ts", "constants.ts", "errors.ts", "logging.ts", "nodeVersion.ts", "text.ts", "tracing.ts"];
+const SHARED = ["abortable.ts", "constants.ts", "dependencies.ts", "errors.ts", "logging.ts", "nodeVersion.ts", "text.ts", "tracing.ts"];
 
 /** For each area, the areas its modules may import (besides itself and the shared modules). */
 const ALLOWED: Record<string, readonly string[]> = {
@@ -142,5 +142,20 @@ test("no source file turns TLS verification off", () => {
     // certificates by registration, not by CA); a client never does.
     if (/rejectUnauthorized:\s*false/.test(text) && !/requestCert/.test(text)) offenders.push(relative(ROOT, file));
   }
+  assert.deepEqual(offenders, []);
+});
+
+test("the library imports its heavy dependencies only through their loaders", () => {
+  // The emulator and the CLI are entries of their own; the library's entry loads these on first use.
+  const heavy = /^\s*(?:import|export)\s+(?!type\b)[^;]*?from\s+"(undici|@azure\/msal-node|node-forge|@azure\/keyvault-secrets|jose|@peculiar\/x509|reflect-metadata|@azure\/identity)"|^\s*import\s+"(reflect-metadata|@peculiar\/x509)"/gm;
+  const offenders: string[] = [];
+  let scanned = 0;
+  for (const file of files) {
+    const area = areaOf(file);
+    if (area === "emulator" || area === "cli") continue;
+    scanned++;
+    for (const match of readFileSync(file, "utf8").matchAll(heavy)) offenders.push(`${relative(ROOT, file)}: ${match[1] ?? match[2]}`);
+  }
+  assert.ok(scanned > 50, `only ${scanned} files were scanned`);
   assert.deepEqual(offenders, []);
 });

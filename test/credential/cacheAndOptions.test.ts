@@ -348,6 +348,42 @@ describe("tracing and refused options", () => {
     assert.equal((failed?.status as { status?: string } | undefined)?.status, "error");
   });
 
+  test("a cached call with a tracing context gets its span when an instrumenter can record one, and is served from the cache", async () => {
+    const started: string[] = [];
+    const recording: Instrumenter = {
+      startSpan(name, spanOptions) {
+        started.push(name);
+        const span: TracingSpan = {
+          setStatus: () => undefined,
+          setAttribute: () => undefined,
+          end: () => undefined,
+          recordException: () => undefined,
+          isRecording: () => true,
+        };
+        return { span, tracingContext: spanOptions.tracingContext ?? testContext(new Map()) };
+      },
+      withContext: (_context, callback, ...args) => callback(...args),
+      // A real instrumenter (OpenTelemetry's) parses a valid traceparent; the default one does not.
+      parseTraceparentHeader: () => testContext(new Map()),
+      createRequestHeaders: () => ({}),
+    };
+    const parent = testContext(new Map<symbol, unknown>([[PARENT_KEY, "caller"]]));
+    const sdkOptions = { enableCae: true, abortSignal: new AbortController().signal, tracingOptions: { tracingContext: parent } };
+    const credential = harness.credential(harness.options(app, [secretEntry]));
+    const first = await credential.getToken(STORAGE_SCOPE, sdkOptions);
+    useInstrumenter(recording);
+    try {
+      const requests = await requestsDuring(async () => {
+        const again = await credential.getToken(STORAGE_SCOPE, sdkOptions);
+        assert.equal(again.token, first.token);
+      });
+      assert.equal(requests.length, 0, "served from the cache");
+      assert.deepEqual(started, ["BoundClientCredential.getToken"]);
+    } finally {
+      useInstrumenter(createDefaultLikeInstrumenter());
+    }
+  });
+
   test("proofOfPossessionOptions is refused with a clear error, before any request", async () => {
     const credential = harness.credential(harness.options(app, [secretEntry]));
     let error: Error | undefined;
@@ -380,5 +416,22 @@ function testContext(values: Map<symbol, unknown>): TracingContext {
       copy.delete(key);
       return testContext(copy);
     },
+  };
+}
+
+/** An instrumenter like @azure/core-tracing's default: spans that record nothing, no traceparent parsing. */
+function createDefaultLikeInstrumenter(): Instrumenter {
+  const span: TracingSpan = {
+    setStatus: () => undefined,
+    setAttribute: () => undefined,
+    end: () => undefined,
+    recordException: () => undefined,
+    isRecording: () => false,
+  };
+  return {
+    startSpan: (_name, spanOptions) => ({ span, tracingContext: spanOptions.tracingContext ?? testContext(new Map()) }),
+    withContext: (_context, callback, ...args) => callback(...args),
+    parseTraceparentHeader: () => undefined,
+    createRequestHeaders: () => ({}),
   };
 }

@@ -120,7 +120,7 @@ describe("HttpClient over plain HTTP", () => {
       await assert.rejects(http.request({ url: `${plain.origin}/hang`, method: "GET" }), (err: unknown) => {
         assert.ok(err instanceof TransportError);
         assert.equal(err.kind, "timeout");
-        assert.equal(err.code, "UND_ERR_HEADERS_TIMEOUT");
+        assert.equal(err.code, "HEADERS_TIMEOUT");
         return true;
       });
     } finally {
@@ -134,7 +134,7 @@ describe("HttpClient over plain HTTP", () => {
       await assert.rejects(http.request({ url: `${plain.origin}/stall-body`, method: "GET" }), (err: unknown) => {
         assert.ok(err instanceof TransportError);
         assert.equal(err.kind, "timeout");
-        assert.equal(err.code, "UND_ERR_BODY_TIMEOUT");
+        assert.equal(err.code, "BODY_TIMEOUT");
         return true;
       });
     } finally {
@@ -290,7 +290,7 @@ describe("HttpClient connect timeouts", () => {
       await assert.rejects(http.request({ url: `https://127.0.0.1:${port}/`, method: "GET" }), (err: unknown) => {
         assert.ok(err instanceof TransportError);
         assert.equal(err.kind, "connect");
-        assert.equal(err.code, "UND_ERR_CONNECT_TIMEOUT");
+        assert.equal(err.code, "CONNECT_TIMEOUT");
         assert.match(err.message, /timed out/);
         return true;
       });
@@ -299,7 +299,7 @@ describe("HttpClient connect timeouts", () => {
       try {
         await assert.rejects(
           slowClient.request({ url: `https://127.0.0.1:${port}/`, method: "GET", connectTimeoutMs: 150 }),
-          (err: unknown) => err instanceof TransportError && err.code === "UND_ERR_CONNECT_TIMEOUT",
+          (err: unknown) => err instanceof TransportError && err.code === "CONNECT_TIMEOUT",
         );
         await assert.rejects(slowClient.request({ url: `https://127.0.0.1:${port}/`, method: "GET", connectTimeoutMs: -1 }), RangeError);
       } finally {
@@ -456,7 +456,8 @@ describe("HttpClient with client certificates", () => {
       await assert.rejects(http.request({ url: `${strict.origin}/`, method: "GET" }), (err: unknown) => {
         assert.ok(err instanceof TransportError);
         assert.equal(err.kind, "tls");
-        assert.match(err.code ?? "", /^ERR_SSL_/);
+        // OpenSSL's alert code, or EPROTO when Node reports the failed write of the request instead.
+        assert.match(err.code ?? "", /^(ERR_SSL_|EPROTO$)/);
         return true;
       });
     } finally {

@@ -187,7 +187,7 @@ describe("MsalNetworkClient with msal-node's ManagedIdentityApplication", () => 
       const client = createMsalNetworkClient(http, { connectTimeoutMs: 100 });
       await assert.rejects(client.sendGetRequestAsync(`https://127.0.0.1:${port}/`), (err: unknown) => {
         const transport = transportErrorIn(err);
-        return transport?.kind === "connect" && transport.code === "UND_ERR_CONNECT_TIMEOUT";
+        return transport?.kind === "connect" && transport.code === "CONNECT_TIMEOUT";
       });
     } finally {
       silent.close();

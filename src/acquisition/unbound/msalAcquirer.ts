@@ -1,11 +1,5 @@
-import {
-  ConfidentialClientApplication,
-  LogLevel,
-  type AuthenticationResult,
-  type ClientCredentialRequest,
-  type Configuration,
-  type INetworkModule,
-} from "@azure/msal-node";
+import type { AuthenticationResult, ClientCredentialRequest, ConfidentialClientApplication, Configuration, INetworkModule } from "@azure/msal-node";
+import { loadMsalNode, type MsalNode } from "../../dependencies.ts";
 import type { NormalizedEntry, NormalizedOptions } from "../../configuration/normalized.ts";
 import { BoundCredentialError } from "../../errors.ts";
 import type { CredentialLogger } from "../../logging.ts";
@@ -99,7 +93,7 @@ export class MsalAcquirer {
     request: TokenRequest,
     region: string | undefined,
   ): Promise<AcquiredToken> {
-    const app = this.#appFor(entry, material, request);
+    const app = await this.#appFor(entry, material, request);
     const scope: RequestScope = { signal: request.signal, timeoutMs: request.timeoutMs, failure: undefined };
     const started = this.#now();
     const startedReal = Date.now();
@@ -127,11 +121,15 @@ export class MsalAcquirer {
     };
   }
 
-  #appFor(entry: NormalizedEntry, material: SourceMaterial, request: TokenRequest): ConfidentialClientApplication {
+  async #appFor(entry: NormalizedEntry, material: SourceMaterial, request: TokenRequest): Promise<ConfidentialClientApplication> {
     const key = `${entry.index}|${request.tenantId}|${request.enableCae ? "cae" : "-"}`;
     const existing = this.#apps.get(key);
     if (existing !== undefined && existing.material === material) return existing.app;
-    const app = new ConfidentialClientApplication(this.#configuration(material, request));
+    // msal-node is loaded by the first unbound request, not by importing the package.
+    const msal = await loadMsalNode();
+    const again = this.#apps.get(key);
+    if (again !== undefined && again.material === material) return again.app;
+    const app = new msal.ConfidentialClientApplication(this.#configuration(msal, material, request));
     // With `additionallyAllowedTenants: ["*"]` the tenants are open-ended; applications are cheap
     // to make again, so a bound on how many are kept is enough.
     if (this.#apps.size >= 64) this.#apps.clear();
@@ -139,7 +137,7 @@ export class MsalAcquirer {
     return app;
   }
 
-  #configuration(material: SourceMaterial, request: TokenRequest): Configuration {
+  #configuration({ LogLevel }: MsalNode, material: SourceMaterial, request: TokenRequest): Configuration {
     const options = this.#options;
     const metadata = authorityMetadataFor(options.authorityHost, request.tenantId);
     const capabilities = capabilitiesFor(options.clientCapabilities, request.enableCae);

@@ -8,7 +8,8 @@
  * request for every caller, and a failed renewal serves the current token while it is comfortably
  * valid.
  */
-import { ManagedIdentityApplication, type ManagedIdentityConfiguration, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from "@azure/msal-node";
+import type { ManagedIdentityApplication, ManagedIdentityConfiguration, INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
+import { loadMsalNode } from "../../dependencies.ts";
 import { randomUUID } from "node:crypto";
 import { inspect } from "node:util";
 import { credentialLogger } from "../../logging.ts";
@@ -118,8 +119,8 @@ export class ManagedIdentityTokenClient {
    *
    * @throws SourceUnavailableError when it cannot
    */
-  check(selector: ManagedIdentitySelector): void {
-    this.#application(selector);
+  async check(selector: ManagedIdentitySelector): Promise<void> {
+    await this.#application(selector);
   }
 
   /**
@@ -225,7 +226,7 @@ export class ManagedIdentityTokenClient {
     call: TokenCall,
     signal: AbortSignal,
   ): Promise<Renewable<ManagedIdentityToken>> {
-    const app = this.#application(selector);
+    const app = await this.#application(selector);
     const tuning = this.#context.tuning ?? {};
     const answers = new StrictTokenAnswers(
       new MsalNetworkClient({
@@ -267,10 +268,14 @@ export class ManagedIdentityTokenClient {
     );
   }
 
-  #application(selector: ManagedIdentitySelector): ManagedIdentityApplication {
+  async #application(selector: ManagedIdentitySelector): Promise<ManagedIdentityApplication> {
     const key = selectorLabel(selector);
     const known = this.#applications.get(key);
     if (known !== undefined) return known;
+    // msal-node is loaded by the first managed identity that needs it, not by importing the package.
+    const { ManagedIdentityApplication } = await loadMsalNode();
+    const raced = this.#applications.get(key);
+    if (raced !== undefined) return raced;
     const ids: NonNullable<ManagedIdentityConfiguration["managedIdentityIdParams"]> = {};
     if (selector.kind === "clientId") ids.userAssignedClientId = selector.value;
     if (selector.kind === "objectId") ids.userAssignedObjectId = selector.value;
