@@ -84,7 +84,7 @@ export async function tokenKey(env: BenchEnvironment, sizes: BenchSizes): Promis
         }
       }
     }
-    // The assertion signature alone: jose with a KeyObject on the main thread, against a round trip
+    // The assertion signature alone: node:crypto with a KeyObject on the thread pool, against a round trip
     // to the process that holds the token's session (C_SignInit, C_Sign).
     const signatures = Math.max(10, sizes.managedIdentityLaterScopes * 5);
     const software = new LoadedCertificate([new X509Certificate(config.certificatePem)], createPrivateKey(config.privateKeyPem));
@@ -112,7 +112,7 @@ export async function tokenKey(env: BenchEnvironment, sizes: BenchSizes): Promis
       [`${LABELS[row]}: new scope, warm`, formatMillis(median(ms(later.get(row)!))), formatMillis(percentile(ms(later.get(row)!), 90)), formatCount(median(later.get(row)!.map((s) => handshakes(s.wire))))],
     ]);
     tableRows.push(
-      [`assertion signature alone, key in memory (jose, main thread), ${signatures}×`, formatMillis(median(signing.software)), formatMillis(percentile(signing.software, 90)), "—"],
+      [`assertion signature alone, key in memory (node:crypto, thread pool), ${signatures}×`, formatMillis(median(signing.software)), formatMillis(percentile(signing.software, 90)), "—"],
       [`assertion signature alone, key in SoftHSM (round trip to the entry's process), ${signatures}×`, formatMillis(median(signing.token)), formatMillis(percentile(signing.token, 90)), "—"],
     );
     const tokenBoundLater = later.get("token-bound")!;
