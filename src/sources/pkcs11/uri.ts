@@ -70,6 +70,22 @@ const QUERY_ATTRIBUTES = new Set(["pin-source", "pin-value", "module-name", "mod
  */
 const PIN_ATTRIBUTES = new Set(["pin-source", "pin-value"]);
 
+/** The fields of {@link Pkcs11Uri} that hold an attribute's value as UTF-8 text, as it is. */
+type TextField = "token" | "manufacturer" | "serial" | "model" | "slotDescription" | "slotManufacturer" | "libraryManufacturer" | "libraryDescription" | "object" | "pinValue";
+/** Attributes taken as text without further checks, with the field each fills. */
+const TEXT_ATTRIBUTES: ReadonlyMap<string, TextField> = new Map([
+  ["token", "token"],
+  ["manufacturer", "manufacturer"],
+  ["serial", "serial"],
+  ["model", "model"],
+  ["slot-description", "slotDescription"],
+  ["slot-manufacturer", "slotManufacturer"],
+  ["library-manufacturer", "libraryManufacturer"],
+  ["library-description", "libraryDescription"],
+  ["object", "object"],
+  ["pin-value", "pinValue"],
+]);
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Percent-decodes `value` to bytes (RFC 3986 section 2.1); `name` is the attribute, for the error. */
@@ -158,31 +174,12 @@ export function parsePkcs11Uri(text: string): Pkcs11Uri {
           : "Use token, manufacturer, serial, model, slot-id, slot-description, slot-manufacturer, library-manufacturer, library-description, library-version, object, id and type in the path, and pin-value, pin-source, module-path in the query.",
       );
     }
+    const field = TEXT_ATTRIBUTES.get(n);
+    if (field !== undefined) {
+      uri[field] = decodeText(v, n);
+      continue;
+    }
     switch (n) {
-      case "token":
-        uri.token = decodeText(v, n);
-        break;
-      case "manufacturer":
-        uri.manufacturer = decodeText(v, n);
-        break;
-      case "serial":
-        uri.serial = decodeText(v, n);
-        break;
-      case "model":
-        uri.model = decodeText(v, n);
-        break;
-      case "slot-description":
-        uri.slotDescription = decodeText(v, n);
-        break;
-      case "slot-manufacturer":
-        uri.slotManufacturer = decodeText(v, n);
-        break;
-      case "library-manufacturer":
-        uri.libraryManufacturer = decodeText(v, n);
-        break;
-      case "library-description":
-        uri.libraryDescription = decodeText(v, n);
-        break;
       case "slot-id": {
         const value = decodeText(v, n);
         if (!/^\d{1,10}$/.test(value) || Number(value) > 0xffffffff) {
@@ -199,9 +196,6 @@ export function parsePkcs11Uri(text: string): Pkcs11Uri {
         uri.libraryVersion = { major: Number(match[1]), minor: Number(match[2] ?? 0) };
         break;
       }
-      case "object":
-        uri.object = decodeText(v, n);
-        break;
       case "id": {
         const id = percentDecode(v, n);
         if (id.length === 0) throw new Pkcs11UriError('has an empty "id".', "Give the key's CKA_ID percent-encoded, such as id=%01%02, or leave it out.");
@@ -218,9 +212,6 @@ export function parsePkcs11Uri(text: string): Pkcs11Uri {
         }
         break;
       }
-      case "pin-value":
-        uri.pinValue = decodeText(v, n);
-        break;
       case "pin-source":
         uri.pinSource = pinSourcePath(decodeText(v, n));
         break;
