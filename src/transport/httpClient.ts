@@ -469,18 +469,13 @@ export class HttpClient {
       discard(body);
       throw tooLarge();
     }
-    let silence: NodeJS.Timeout | undefined;
-    const listen = (): void => {
-      if (silenceMs === undefined) return;
-      if (silence !== undefined) clearTimeout(silence);
-      silence = setTimeout(() => body.destroy(bodyTimeout(silenceMs)), silenceMs);
-    };
+    // Restarted by every chunk (`refresh()` keeps the one timer).
+    const silence = silenceMs === undefined ? undefined : setTimeout(() => body.destroy(bodyTimeout(silenceMs)), silenceMs);
     const chunks: Buffer[] = [];
     let total = 0;
     try {
-      listen();
       for await (const chunk of body) {
-        listen();
+        silence?.refresh();
         const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
         total += buffer.length;
         if (total > limit) {
