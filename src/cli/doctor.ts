@@ -9,14 +9,17 @@ import path from "node:path";
 import { decodeJwt } from "jose";
 import { BoundClientCredential } from "../boundClientCredential.ts";
 import type { NormalizedEntry, NormalizedOptions } from "../configuration/normalized.ts";
-import type { BoundClientCredentialOptions, SignedAssertionFromManagedIdentityCredentialDescription } from "../configuration/types.ts";
+import type { BoundClientCredentialOptions } from "../configuration/types.ts";
 import { normalizeOptions } from "../configuration/validate.ts";
 import { BoundCredentialConfigurationError } from "../errors.ts";
 import type { CredentialSource } from "../sources/types.ts";
 import { readCacheSettings } from "../cache/cacheSettings.ts";
 import { createRuntime, dependenciesFrom } from "../runtime.ts";
 import type { LoadedCertificate } from "../sources/loadedCertificate.ts";
+import { bindingKeyStoreOf } from "../sources/boundManagedIdentitySource.ts";
+import type { BindingProbe } from "../sources/managedIdentity/bindingService.ts";
 import { selectorOf } from "../sources/managedIdentity/identity.ts";
+import type { NormalizedManagedIdentityDescription } from "../sources/managedIdentitySourceType.ts";
 import type { ManagedIdentityServices } from "../sources/managedIdentity/services.ts";
 import { mtlsAuthorityHostFor, tokenEndpointFor } from "../transport/endpoints.ts";
 import type { HttpClient } from "../transport/httpClient.ts";
@@ -334,17 +337,24 @@ async function checkEntry(
 async function checkManagedIdentity(
   report: EntryReport,
   entry: NormalizedEntry,
-  description: SignedAssertionFromManagedIdentityCredentialDescription,
+  description: NormalizedManagedIdentityDescription,
   services: ManagedIdentityServices,
   loginEndpoint: string,
   signal: AbortSignal,
 ): Promise<void> {
   // The binding service runs the steps of a mint and reports each; for a bound entry that includes
   // issuecredential, since only a binding certificate tells whether it can bind and where it goes.
-  const probe = await services.binding.probe(
-    { selector: selectorOf(description), expectedClientId: description.managedIdentityClientId },
-    { signal, issue: entry.bound, requester: entry.id },
-  );
+  // A token's binding keys are generated for the probe and destroyed after it.
+  const keys = entry.bound ? bindingKeyStoreOf(description, process.env) : undefined;
+  let probe: BindingProbe;
+  try {
+    probe = await services.binding.probe(
+      { selector: selectorOf(description), expectedClientId: description.managedIdentityClientId, keys },
+      { signal, issue: entry.bound, requester: entry.id },
+    );
+  } finally {
+    await keys?.close();
+  }
   const host = probe.imdsHost;
   if (probe.otherHost !== undefined) {
     report.warnings.push(`${probe.otherHost.variable} is set: this host's managed identity endpoint is not IMDS, and cannot issue binding certificates.`);

@@ -220,6 +220,21 @@ export interface SignedAssertionFromManagedIdentityCredentialDescription extends
    * authority host when omitted.
    */
   tokenExchangeUrl?: string | undefined;
+  /**
+   * Bound entries only (an extension of this package): generate the binding keys in a PKCS#11
+   * token instead of this process's memory. An RFC 7512 URI naming the token (`token`, `serial`
+   * or `slot-id`) and, as `object`, the label the keys get (default
+   * `"bound-client-credential binding key"`), such as `"pkcs11:token=binding;object=mi-binding"`.
+   * Each key is RSA-2048, sensitive and non-extractable, signs its CSR in the token and is
+   * presented in TLS handshakes through OpenSSL's pkcs11 engine; it is destroyed once its
+   * certificate is replaced, and when the credential is closed. `pin-value` / `pin-source` are
+   * accepted in the URI.
+   */
+  bindingKeyPkcs11Uri?: string | undefined;
+  /** With {@link SignedAssertionFromManagedIdentityCredentialDescription.bindingKeyPkcs11Uri}: the PKCS#11 module; default `PKCS11_MODULE_PATH`. */
+  pkcs11ModulePath?: string | undefined;
+  /** With {@link SignedAssertionFromManagedIdentityCredentialDescription.bindingKeyPkcs11Uri}: the token's user PIN. Never logged. */
+  pkcs11Pin?: string | undefined;
 }
 
 /**
@@ -334,6 +349,13 @@ export interface AttestationContext {
   clientId: string;
   /** The public key of the binding key pair, as SPKI PEM. */
   publicKeyPem: string;
+  /**
+   * Where the private key lives: `"software"`, in this process; `"pkcs11"`, generated in the
+   * token of the entry's `bindingKeyPkcs11Uri`, which a platform attestation can vouch for.
+   */
+  keyStorage: "software" | "pkcs11";
+  /** For `keyStorage: "pkcs11"`: the private key's `pkcs11:` URI (token, serial, id), without a PIN. */
+  pkcs11Uri?: string | undefined;
   /** Cancels the provider's work. */
   abortSignal?: AbortSignal | undefined;
 }

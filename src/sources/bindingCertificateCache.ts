@@ -13,11 +13,14 @@ export interface BindingCacheKeyParts {
   readonly identitySelector: string;
   /** Whether the key was attested: an attested and an unattested certificate are not interchangeable. */
   readonly attested: boolean;
+  /** Where the keys live when not in this process (a token's label); nor are a software and a hardware key's. */
+  readonly keyStore?: string | undefined;
 }
 
 /** The cache key of {@link BindingCacheKeyParts}, in the `#att=0|1` style of MSAL.NET. */
 export function bindingCacheKey(parts: BindingCacheKeyParts): string {
-  return `${parts.imdsEndpoint}|${parts.identitySelector}#att=${parts.attested ? 1 : 0}`;
+  const base = `${parts.imdsEndpoint}|${parts.identitySelector}#att=${parts.attested ? 1 : 0}`;
+  return parts.keyStore === undefined ? base : `${base}#keys=${parts.keyStore}`;
 }
 
 /**

@@ -5,9 +5,8 @@
  * request and ~90 ms at import for this one structure, and signing goes to `node:crypto` on
  * libuv's thread pool.
  */
-import { constants, sign } from "node:crypto";
 import type { ComputeUnitId } from "../transport/imdsV2.ts";
-import type { BindingKey } from "./bindingKey.ts";
+import type { BindingKeyPair } from "./bindingKey.ts";
 
 /** The attribute IMDS v2 reads the compute unit id from (MSAL.NET `Csr.cs`). */
 export const CUID_ATTRIBUTE_OID = "1.3.6.1.4.1.311.90.2.10";
@@ -22,7 +21,8 @@ export interface BindingCsrInput {
   /** The tenant id from platform metadata: the subject DC. */
   readonly tenantId: string;
   readonly cuId: ComputeUnitId;
-  readonly key: BindingKey;
+  /** The key pair: its public key goes into the request, which it signs. */
+  readonly key: Pick<BindingKeyPair, "publicKeySpki" | "signPss">;
 }
 
 /**
@@ -88,15 +88,8 @@ export async function createBindingCsr(input: BindingCsrInput): Promise<string> 
     der(TAG.sequence, [oid(CUID_ATTRIBUTE_OID), der(TAG.set, [text(TAG.utf8String, serializeComputeUnitId(input.cuId))])]),
   ]);
   const info = der(TAG.sequence, [der(TAG.integer, [Buffer.from([0])]), subject, input.key.publicKeySpki, attributes]);
-  const signature = await new Promise<Buffer>((resolve, reject) => {
-    // MGF1 takes the signature's hash; OpenSSL's default, and what RSASSA_PSS_SHA256 declares.
-    sign(
-      "sha256",
-      info,
-      { key: input.key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: BINDING_CSR_SIGNATURE.saltLength },
-      (error, value) => (error ? reject(error) : resolve(value)),
-    );
-  });
+  // The key signs with BINDING_CSR_SIGNATURE, which RSASSA_PSS_SHA256 declares.
+  const signature = await input.key.signPss(info);
   const request = der(TAG.sequence, [info, RSASSA_PSS_SHA256, der(TAG.bitString, [Buffer.from([0]), signature])]);
   return request.toString("base64");
 }

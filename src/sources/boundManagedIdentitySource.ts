@@ -16,13 +16,18 @@ import type { BindingIdentity } from "./managedIdentity/bindingService.ts";
 import { describeRejection, isBindingRejection, selectorOf } from "./managedIdentity/identity.ts";
 import { createManagedIdentityServices, type ManagedIdentityServices, type ManagedIdentityTuning } from "./managedIdentity/services.ts";
 import { boundTokenFailure } from "./managedIdentity/tokenClient.ts";
+import { type BindingKeyStore, Pkcs11BindingKeyStore } from "./managedIdentity/pkcs11BindingKeys.ts";
+import type { NormalizedManagedIdentityDescription } from "./managedIdentitySourceType.ts";
 import type { AssertionResult, CredentialSource, SourceMaterial } from "./types.ts";
 
 /** Tunables for tests and unusual hosts; production uses the defaults. */
 export type BoundManagedIdentityTuning = Pick<
   ManagedIdentityTuning,
   "imdsRetry" | "imdsConnectTimeoutMs" | "imdsRequestTimeoutMs" | "tokenRetry" | "tokenRequestTimeoutMs"
->;
+> & {
+  /** How long a retired binding key stays in the token (60 s by default). */
+  readonly retiredKeyGraceMs?: number;
+};
 
 /**
  * What {@link createBoundManagedIdentitySource} needs from the credential: the managed identity
@@ -56,15 +61,29 @@ export function createBoundManagedIdentitySource(
     throw new TypeError(`${entry.id} is a ${description.sourceType} entry, not SignedAssertionFromManagedIdentity.`);
   }
   const services = context.managedIdentity ?? createManagedIdentityServices({ ...context, tuning: context.tuning });
-  services.binding.prepare();
+  const keys = bindingKeyStoreOf(description, context.env, context.tuning);
+  const identity: BindingIdentity = { selector: selectorOf(description), expectedClientId: description.managedIdentityClientId, keys };
+  services.binding.prepare(identity);
   // Defaulted once, per cloud, when the entry was read.
   const exchange = description.tokenExchangeUrl;
-  return new BoundManagedIdentitySource(
-    entry,
-    { selector: selectorOf(description), expectedClientId: description.managedIdentityClientId },
-    `${exchange.replace(/\/+$/, "")}/.default`,
-    services,
-  );
+  return new BoundManagedIdentitySource(entry, identity, `${exchange.replace(/\/+$/, "")}/.default`, services);
+}
+
+/**
+ * The token the entry's binding keys are generated in (`bindingKeyPkcs11Uri`), or undefined for
+ * software keys. The caller closes it.
+ */
+export function bindingKeyStoreOf(
+  description: NormalizedManagedIdentityDescription,
+  env: Readonly<Record<string, string | undefined>>,
+  tuning?: BoundManagedIdentityTuning,
+): BindingKeyStore | undefined {
+  if (description.bindingKey === undefined) return undefined;
+  return new Pkcs11BindingKeyStore({
+    fields: description.bindingKey,
+    env,
+    ...(tuning?.retiredKeyGraceMs === undefined ? {} : { retiredKeyGraceMs: tuning.retiredKeyGraceMs }),
+  });
 }
 
 class BoundManagedIdentitySource implements CredentialSource {
@@ -108,6 +127,11 @@ class BoundManagedIdentitySource implements CredentialSource {
 
   invalidateBinding(): void {
     this.#services.binding.renew(this.#identity);
+  }
+
+  /** Removes the binding keys the entry made in a token; software keys go with the process. */
+  async close(): Promise<void> {
+    await this.#identity.keys?.close();
   }
 
   toJSON(): Record<string, string> {

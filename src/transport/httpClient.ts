@@ -73,7 +73,7 @@ export interface HttpClientOptions {
  */
 export function createEngineContext(
   engineKey: NonNullable<TlsClientCertificate["engineKey"]>,
-  options: { cert: string },
+  options: { readonly cert?: string },
 ): SecureContext {
   const saved = new Map<string, string | undefined>();
   for (const [name, value] of Object.entries(engineKey.environment)) {
@@ -84,7 +84,7 @@ export function createEngineContext(
   }
   try {
     return createSecureContext({
-      cert: options.cert,
+      ...(options.cert === undefined ? {} : { cert: options.cert }),
       privateKeyEngine: engineKey.engine,
       privateKeyIdentifier: engineKey.identifier,
     });

@@ -61,7 +61,19 @@ export interface SoftHsm {
   importObjects(options: { token: string; pin: string; idHex: string; label: string; keyPem?: string; certificatePem?: string }): Promise<void>;
   /** The key's attributes as the token reports them. */
   inspectKey(options: { token: string; pin: string; idHex: string }): Promise<{ sensitive: boolean; extractable: boolean; neverExtractable: boolean; privateExponent: string }>;
+  /** The private keys on the token with `label`: id, flags and modulus. */
+  listKeys(options: { token: string; pin: string; label: string }): Promise<TokenKeyFacts[]>;
   remove(): Promise<void>;
+}
+
+/** What the token says of one private key. */
+export interface TokenKeyFacts {
+  readonly idHex: string;
+  readonly sensitive: boolean;
+  readonly extractable: boolean;
+  /** CKA_TOKEN: a token object, which outlives the session that made it. */
+  readonly tokenObject: boolean;
+  readonly modulusHex: string;
 }
 
 /**
@@ -96,6 +108,9 @@ export async function createSoftHsm(): Promise<SoftHsm> {
     },
     async inspectKey(options) {
       return JSON.parse(await tool({ op: "inspect", label: "", ...options })) as Awaited<ReturnType<SoftHsm["inspectKey"]>>;
+    },
+    async listKeys(options) {
+      return JSON.parse(await tool({ op: "list", idHex: "", ...options })) as TokenKeyFacts[];
     },
     async remove() {
       await rm(directory, { recursive: true, force: true });

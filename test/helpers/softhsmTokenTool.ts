@@ -16,7 +16,7 @@ interface Command {
   readonly module: string;
   readonly token: string;
   readonly pin: string;
-  readonly op: "import" | "inspect";
+  readonly op: "import" | "inspect" | "list";
   /** PKCS#8 PEM of the key to import. */
   readonly keyPem?: string;
   /** PEM of the certificate to import, with the key's id. */
@@ -91,6 +91,26 @@ if (command.op === "import") {
     ]);
   }
   process.stdout.write("{}");
+} else if (command.op === "list") {
+  // Every private key with the label: its id, flags and modulus (a public attribute).
+  api.C_FindObjectsInit(session, [
+    { type: k("CKA_CLASS"), value: k("CKO_PRIVATE_KEY") },
+    { type: k("CKA_LABEL"), value: command.label },
+  ]);
+  const keys = api.C_FindObjects(session, 64);
+  api.C_FindObjectsFinal(session);
+  const value = (key: Buffer, name: string): Buffer => api.C_GetAttributeValue(session, key, [{ type: k(name) }])[0]?.value ?? Buffer.alloc(0);
+  process.stdout.write(
+    JSON.stringify(
+      keys.map((key) => ({
+        idHex: value(key, "CKA_ID").toString("hex"),
+        sensitive: value(key, "CKA_SENSITIVE")[0] === 1,
+        extractable: value(key, "CKA_EXTRACTABLE")[0] === 1,
+        tokenObject: value(key, "CKA_TOKEN")[0] === 1,
+        modulusHex: value(key, "CKA_MODULUS").toString("hex"),
+      })),
+    ),
+  );
 } else {
   api.C_FindObjectsInit(session, [
     { type: k("CKA_CLASS"), value: k("CKO_PRIVATE_KEY") },

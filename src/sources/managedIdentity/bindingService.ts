@@ -18,11 +18,12 @@ import { ImdsV2Client, ImdsV2Error, type IssuedCredential, type ManagedIdentityS
 import type { ImdsRetryOptions, Sleep } from "../../transport/retry.ts";
 import { bindingCacheKey, BindingCertificateCache } from "../bindingCertificateCache.ts";
 import { createBindingCsr } from "../bindingCsr.ts";
-import type { BindingKey } from "../bindingKey.ts";
+import type { BindingKeyPair } from "../bindingKey.ts";
 import { LoadedCertificate } from "../loadedCertificate.ts";
 import { SourceUnavailableError } from "../types.ts";
 import { otherManagedIdentityHost, selectorLabel } from "./identity.ts";
 import { type BindingKeySupply, processBindingKeys } from "./keySupply.ts";
+import type { BindingKeyStore } from "./pkcs11BindingKeys.ts";
 
 /**
  * How long a connection to IMDS may take. IMDS is link-local and answers at once when it is
@@ -58,6 +59,8 @@ export interface BindingIdentity {
   readonly selector: ManagedIdentitySelector;
   /** `managedIdentityClientId`: IMDS must name this identity, or the entry is unavailable. */
   readonly expectedClientId?: string | undefined;
+  /** Where its binding keys come from (`bindingKeyPkcs11Uri`): software keys of this process when absent. */
+  readonly keys?: BindingKeyStore | undefined;
 }
 
 /** Per-call options. */
@@ -76,6 +79,8 @@ export interface BindingCall {
 export class BindingCertificate {
   /** The certificate and its private key, for the TLS handshake. */
   readonly certificate: LoadedCertificate;
+  /** The key pair the certificate was issued for; told when the certificate is retired. */
+  readonly key: BindingKeyPair;
   /** Canonical client id of the identity: the `client_id` of the token request made with it. */
   readonly clientId: string;
   /** Tenant of the identity. */
@@ -87,8 +92,9 @@ export class BindingCertificate {
   /** The correlation id of the mint, for the token request that follows. */
   readonly correlationId: string;
 
-  constructor(certificate: LoadedCertificate, issued: IssuedCredential, correlationId: string) {
+  constructor(certificate: LoadedCertificate, issued: IssuedCredential, correlationId: string, key: BindingKeyPair) {
     this.certificate = certificate;
+    this.key = key;
     this.clientId = issued.clientId;
     this.tenantId = issued.tenantId;
     this.identityType = issued.identityType;
@@ -134,17 +140,18 @@ export class ManagedIdentityBindingService {
     this.#context = context;
     this.#keys = context.keys ?? processBindingKeys;
     // A replaced certificate's TLS agent is closed once its in-flight requests are done.
-    this.#cache = new BindingCertificateCache<BindingCertificate>(context.now, (discarded) =>
-      context.retireCertificate?.(discarded.certificate),
-    );
+    this.#cache = new BindingCertificateCache<BindingCertificate>(context.now, (discarded) => {
+      context.retireCertificate?.(discarded.certificate);
+      discarded.key.retire?.();
+    });
   }
 
   /**
-   * Starts making a binding key ahead (off the event loop), so that the first mint does not wait
-   * for one: for a credential with a bound managed identity entry, at construction.
+   * Starts making a binding key ahead (off the event loop, or in the token), so that the first
+   * mint does not wait for one: for a credential with a bound managed identity entry, at construction.
    */
-  prepare(): void {
-    this.#keys.prepare();
+  prepare(identity?: BindingIdentity): void {
+    this.#supplyOf(identity).prepare();
   }
 
   /** Whether binding keys are attested (the application gave an `attestationProvider`). */
@@ -158,7 +165,12 @@ export class ManagedIdentityBindingService {
       imdsEndpoint: this.#context.options.imdsEndpoint,
       identitySelector: selectorLabel(identity.selector),
       attested: this.attests,
+      keyStore: identity.keys?.label,
     });
+  }
+
+  #supplyOf(identity: BindingIdentity | undefined): BindingKeySupply {
+    return identity?.keys?.supply ?? this.#keys;
   }
 
   /**
@@ -257,32 +269,46 @@ export class ManagedIdentityBindingService {
     correlationId: string,
     signal: AbortSignal | undefined,
   ): Promise<BindingCertificate> {
-    const key = await this.#keys.take();
+    const supply = this.#supplyOf(identity);
+    const key = await supply.take();
     // The next mint (at half of this certificate's lifetime, or after a rejection) finds a key ready.
-    this.#keys.replenish();
-    const csr = await createBindingCsr({ clientId: metadata.clientId, tenantId: metadata.tenantId, cuId: metadata.cuId, key });
-    const attestationToken = await this.#attest(metadata.attestationEndpoint, metadata.clientId, key, signal);
-    const issued = await imds.issueCredential(identity.selector, { csr, attestationToken }, { correlationId, ...(signal === undefined ? {} : { signal }) });
-    if (!key.matches(issued.certificate)) {
-      throw new SourceUnavailableError(
-        `IMDS at ${imds.host} issued a binding certificate (${issued.certificate.fingerprint256}) whose public key is not the key of the request; it cannot be used.`,
-      );
+    supply.replenish();
+    try {
+      const csr = await createBindingCsr({ clientId: metadata.clientId, tenantId: metadata.tenantId, cuId: metadata.cuId, key });
+      const attestationToken = await this.#attest(metadata.attestationEndpoint, metadata.clientId, key, signal);
+      const issued = await imds.issueCredential(identity.selector, { csr, attestationToken }, { correlationId, ...(signal === undefined ? {} : { signal }) });
+      if (!key.matches(issued.certificate)) {
+        throw new SourceUnavailableError(
+          `IMDS at ${imds.host} issued a binding certificate (${issued.certificate.fingerprint256}) whose public key is not the key of the request; it cannot be used.`,
+        );
+      }
+      const certificate = new LoadedCertificate([issued.certificate], key.tlsKey);
+      if (certificate.notAfter.getTime() <= this.#context.now()) {
+        throw new SourceUnavailableError(
+          `IMDS at ${imds.host} issued a binding certificate that expired on ${certificate.notAfter.toISOString()}; check the clock of this machine.`,
+        );
+      }
+      return new BindingCertificate(certificate, issued, correlationId, key);
+    } catch (error) {
+      // No certificate uses the key: a key kept in a token is removed.
+      key.retire?.();
+      throw error;
     }
-    const certificate = new LoadedCertificate([issued.certificate], key.privateKey);
-    if (certificate.notAfter.getTime() <= this.#context.now()) {
-      throw new SourceUnavailableError(
-        `IMDS at ${imds.host} issued a binding certificate that expired on ${certificate.notAfter.toISOString()}; check the clock of this machine.`,
-      );
-    }
-    return new BindingCertificate(certificate, issued, correlationId);
   }
 
-  async #attest(attestationEndpoint: string, clientId: string, key: BindingKey, signal: AbortSignal | undefined): Promise<string | undefined> {
+  async #attest(attestationEndpoint: string, clientId: string, key: BindingKeyPair, signal: AbortSignal | undefined): Promise<string | undefined> {
     const provider = this.#context.options.attestationProvider;
     if (provider === undefined) return undefined;
     let token: unknown;
     try {
-      token = await provider({ attestationEndpoint, clientId, publicKeyPem: key.publicKeyPem, ...(signal === undefined ? {} : { abortSignal: signal }) });
+      token = await provider({
+        attestationEndpoint,
+        clientId,
+        publicKeyPem: key.publicKeyPem,
+        keyStorage: key.storage,
+        ...(key.pkcs11Uri === undefined ? {} : { pkcs11Uri: key.pkcs11Uri }),
+        ...(signal === undefined ? {} : { abortSignal: signal }),
+      });
     } catch (err) {
       throw new SourceUnavailableError(
         `The attestationProvider failed to attest the binding key: ${err instanceof Error ? err.message : String(err)}`,

@@ -5,19 +5,19 @@
  * loop) as soon as a bound managed identity entry exists, and again after each mint has used one.
  * Every key serves one certificate only: a key is handed out once and then forgotten here.
  */
-import { BindingKey } from "../bindingKey.ts";
+import { BindingKey, type BindingKeyPair } from "../bindingKey.ts";
 
 /** How long after a mint the next spare key is started, so that it does not compete with the requests that follow the mint. */
 const REFILL_DELAY_MS = 20;
 
-/** A supply of fresh binding keys with one made ahead. */
+/** A supply of fresh binding keys with one made ahead: software keys, or keys generated in a token. */
 export class BindingKeySupply {
-  readonly #generate: () => Promise<BindingKey>;
-  #spare: Promise<BindingKey | undefined> | undefined;
+  readonly #generate: () => Promise<BindingKeyPair>;
+  #spare: Promise<BindingKeyPair | undefined> | undefined;
   #refill: ReturnType<typeof setTimeout> | undefined;
 
   /** @param generate - makes one key; {@link BindingKey.generate} unless a test gives another */
-  constructor(generate: () => Promise<BindingKey> = () => BindingKey.generate()) {
+  constructor(generate: () => Promise<BindingKeyPair> = () => BindingKey.generate()) {
     this.#generate = generate;
   }
 
@@ -32,11 +32,22 @@ export class BindingKeySupply {
   }
 
   /** A key nobody else has had: the spare one when there is one (waiting for it if it is on the way). */
-  async take(): Promise<BindingKey> {
+  async take(): Promise<BindingKeyPair> {
     const spare = this.#spare;
     this.#spare = undefined;
     const key = spare === undefined ? undefined : await spare;
     return key ?? this.#generate();
+  }
+
+  /** Stops making spare keys, and hands back the spare one (for a store to remove), if any. */
+  async drain(): Promise<BindingKeyPair | undefined> {
+    if (this.#refill !== undefined) {
+      clearTimeout(this.#refill);
+      this.#refill = undefined;
+    }
+    const spare = this.#spare;
+    this.#spare = undefined;
+    return spare === undefined ? undefined : await spare;
   }
 
   /** Starts the next spare key shortly, once the requests that follow a mint are on their way. */

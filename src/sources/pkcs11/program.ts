@@ -9,7 +9,9 @@
  * Calls follow PKCS#11 v2.40 (https://docs.oasis-open.org/pkcs11/pkcs11-base/v2.40/os/pkcs11-base-v2.40-os.html):
  * C_Initialize with CKF_OS_LOCKING_OK, one session, C_Login, C_FindObjects for the key and its
  * certificate, and C_Sign with CKM_SHA256_RSA_PKCS_PSS for each assertion. Nothing reads a private
- * attribute of the key: a sensitive, non-extractable key works.
+ * attribute of the key: a sensitive, non-extractable key works. For a managed identity's binding
+ * keys, a read-write session on the token, C_GenerateKeyPair with CKM_RSA_PKCS_KEY_PAIR_GEN
+ * (section 2.1.4 of the PKCS#11 v2.40 mechanisms) and C_DestroyObject once a key is retired.
  */
 
 /** What the main thread asks for: which module, token and key. */
@@ -57,14 +59,43 @@ export interface ProgramFailure {
   readonly detail: string;
 }
 
+/** What the program found when it opened a token without a key (`op: "token"`). */
+export interface OpenedToken {
+  /** As {@link OpenedKey.login}. */
+  readonly login: "verified" | "already-logged-in";
+  readonly token: { readonly label: string; readonly serial: string };
+}
+
+/** A key pair the program generated in the token. */
+export interface GeneratedKey {
+  readonly idHex: string;
+  /** CKA_MODULUS and CKA_PUBLIC_EXPONENT of the public key, base64. */
+  readonly modulus: string;
+  readonly exponent: string;
+  /** CKA_SENSITIVE and CKA_EXTRACTABLE of the private key as the token reports them. */
+  readonly sensitive: boolean;
+  readonly extractable: boolean;
+}
+
 /** A request to the program. */
 export type ProgramRequest =
   | { readonly id: number; readonly op: "open"; readonly selector: Pkcs11Selector; readonly pin: string | undefined }
-  | { readonly id: number; readonly op: "sign"; readonly data: Uint8Array };
+  | { readonly id: number; readonly op: "token"; readonly selector: Pkcs11Selector; readonly pin: string | undefined }
+  | { readonly id: number; readonly op: "generate"; readonly label: string; readonly idHex: string }
+  | { readonly id: number; readonly op: "destroy"; readonly label: string; readonly idHex: string }
+  /** `keyIdHex`: a generated key's CKA_ID; the opened key when absent. */
+  | { readonly id: number; readonly op: "sign"; readonly data: Uint8Array; readonly keyIdHex?: string | undefined };
 
 /** A reply of the program. */
 export type ProgramReply =
-  | { readonly id: number; readonly ok: true; readonly opened?: OpenedKey; readonly signature?: Uint8Array }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      readonly opened?: OpenedKey;
+      readonly token?: OpenedToken;
+      readonly generated?: GeneratedKey;
+      readonly signature?: Uint8Array;
+    }
   | { readonly id: number; readonly ok: false; readonly failure: ProgramFailure };
 
 /**
@@ -93,6 +124,13 @@ export function pkcs11Program(): void {
     C_GetAttributeValue(session: Buffer, object: Buffer, template: { type: number }[]): { type: number; value?: Buffer }[];
     C_SignInit(session: Buffer, mechanism: { mechanism: number; parameter?: { type: number; hashAlg: number; mgf: number; saltLen: number } }, key: Buffer): void;
     C_Sign(session: Buffer, data: Buffer, out: Buffer): Buffer;
+    C_GenerateKeyPair(
+      session: Buffer,
+      mechanism: { mechanism: number },
+      publicTemplate: { type: number; value?: number | boolean | string | Buffer }[],
+      privateTemplate: { type: number; value?: number | boolean | string | Buffer }[],
+    ): { publicKey: Buffer; privateKey: Buffer };
+    C_DestroyObject(session: Buffer, object: Buffer): void;
   }
   type Selector = Pkcs11Selector;
   class Failure extends Error {
@@ -196,14 +234,17 @@ export function pkcs11Program(): void {
   let session: Buffer | undefined;
   let keyHandle: Buffer | undefined;
   let pin: string | undefined;
-  const open = (bindingPath: string, modulePath: string, s: Selector, givenPin: string | undefined): OpenedKey => {
+  /** Handles of the keys this program generated, by CKA_ID in hex. */
+  const generated = new Map<string, Buffer>();
+  /** Opens a session on the token `s` selects (read-write to generate keys) and logs in. */
+  const openToken = (bindingPath: string, modulePath: string, s: Selector, givenPin: string | undefined, write: boolean): OpenedToken => {
     api ??= loadModule(bindingPath, modulePath);
     const p = api;
     const { slot, label, serial } = findSlot(p, s);
     // A reopen (a reload of the entry) replaces the session; the old one closes only once the new
     // one is open, since closing a token's last session logs the application out.
     const previous = session;
-    session = p.C_OpenSession(slot, k("CKF_SERIAL_SESSION"));
+    session = p.C_OpenSession(slot, k("CKF_SERIAL_SESSION") | (write ? k("CKF_RW_SESSION") : 0));
     if (previous !== undefined) {
       try {
         p.C_CloseSession(previous);
@@ -212,29 +253,36 @@ export function pkcs11Program(): void {
       }
     }
     keyHandle = undefined;
+    generated.clear();
     const loggedIn = login(p, session, givenPin);
     pin = givenPin;
+    return { login: loggedIn, token: { label, serial } };
+  };
+  const open = (bindingPath: string, modulePath: string, s: Selector, givenPin: string | undefined): OpenedKey => {
+    const { login: loggedIn, token: { label, serial } } = openToken(bindingPath, modulePath, s, givenPin, false);
+    const p = api!;
+    const current = session!;
     const template: { type: number; value?: number | boolean | string | Buffer }[] = [{ type: k("CKA_CLASS"), value: k("CKO_PRIVATE_KEY") }];
     if (s.idHex !== undefined) template.push({ type: k("CKA_ID"), value: Buffer.from(s.idHex, "hex") });
     if (s.object !== undefined) template.push({ type: k("CKA_LABEL"), value: s.object });
-    const keys = find(p, session, template, 2);
+    const keys = find(p, current, template, 2);
     if (keys.length === 0) throw new Failure("key-not-found", "no private key on the token matches the URI's object and id");
     if (keys.length > 1) throw new Failure("key-not-found", "more than one private key matches the URI: add id= or object= to name one");
     keyHandle = keys[0]!;
-    const keyType = attribute(p, session, keyHandle, k("CKA_KEY_TYPE"));
+    const keyType = attribute(p, current, keyHandle, k("CKA_KEY_TYPE"));
     if (keyType === undefined || keyType.readUIntLE(0, Math.min(keyType.length, 6)) !== k("CKK_RSA")) {
       throw new Failure("not-rsa", "the key is not an RSA key, and Entra ID accepts client assertions signed with RSA keys only (PS256)");
     }
-    const flag = (type: string): boolean => (attribute(p, session!, keyHandle!, k(type))?.[0] ?? 0) !== 0;
-    const idBytes = attribute(p, session, keyHandle, k("CKA_ID"));
-    const labelBytes = attribute(p, session, keyHandle, k("CKA_LABEL"));
-    const modulus = attribute(p, session, keyHandle, k("CKA_MODULUS"));
-    const exponent = attribute(p, session, keyHandle, k("CKA_PUBLIC_EXPONENT"));
+    const flag = (type: string): boolean => (attribute(p, current, keyHandle!, k(type))?.[0] ?? 0) !== 0;
+    const idBytes = attribute(p, current, keyHandle, k("CKA_ID"));
+    const labelBytes = attribute(p, current, keyHandle, k("CKA_LABEL"));
+    const modulus = attribute(p, current, keyHandle, k("CKA_MODULUS"));
+    const exponent = attribute(p, current, keyHandle, k("CKA_PUBLIC_EXPONENT"));
     if (modulus === undefined || exponent === undefined) throw new Failure("pkcs11", "the key's modulus or public exponent cannot be read");
     const certificateTemplate: { type: number; value?: number | boolean | string | Buffer }[] = [{ type: k("CKA_CLASS"), value: k("CKO_CERTIFICATE") }];
     if (idBytes !== undefined && idBytes.length > 0) certificateTemplate.push({ type: k("CKA_ID"), value: idBytes });
     else if (labelBytes !== undefined && labelBytes.length > 0) certificateTemplate.push({ type: k("CKA_LABEL"), value: labelBytes.toString("utf8") });
-    const certificates = certificateTemplate.length > 1 ? find(p, session, certificateTemplate, 8) : [];
+    const certificates = certificateTemplate.length > 1 ? find(p, current, certificateTemplate, 8) : [];
     return {
       login: loggedIn,
       token: { label, serial },
@@ -247,12 +295,24 @@ export function pkcs11Program(): void {
         extractable: flag("CKA_EXTRACTABLE"),
       },
       certificates: certificates
-        .map((handle) => attribute(p, session!, handle, k("CKA_VALUE")))
+        .map((handle) => attribute(p, current, handle, k("CKA_VALUE")))
         .filter((value): value is Buffer => value !== undefined && value.length > 0)
         .map((value) => value.toString("base64")),
     };
   };
-  const signOnce = (data: Uint8Array): Buffer => {
+  /** The handle of a key this program generated, found again by its CKA_ID after a reopen. */
+  const generatedHandle = (idHex: string): Buffer => {
+    const known = generated.get(idHex);
+    if (known !== undefined) return known;
+    const found = find(api!, session!, [
+      { type: k("CKA_CLASS"), value: k("CKO_PRIVATE_KEY") },
+      { type: k("CKA_ID"), value: Buffer.from(idHex, "hex") },
+    ], 2);
+    if (found.length !== 1) throw new Failure("key-not-found", `the generated key ${idHex} is no longer on the token`);
+    generated.set(idHex, found[0]!);
+    return found[0]!;
+  };
+  const signOnce = (data: Uint8Array, keyIdHex: string | undefined): Buffer => {
     const p = api!;
     // RFC 7518 section 3.5: PS256 is RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a 32-byte salt.
     p.C_SignInit(
@@ -261,23 +321,68 @@ export function pkcs11Program(): void {
         mechanism: k("CKM_SHA256_RSA_PKCS_PSS"),
         parameter: { type: k("CK_PARAMS_RSA_PSS"), hashAlg: k("CKM_SHA256"), mgf: k("CKG_MGF1_SHA256"), saltLen: 32 },
       },
-      keyHandle!,
+      keyIdHex === undefined ? keyHandle! : generatedHandle(keyIdHex),
     );
     return p.C_Sign(session!, Buffer.from(data), Buffer.alloc(1024));
   };
-  const sign = (data: Uint8Array): Buffer => {
-    if (api === undefined || session === undefined || keyHandle === undefined) throw new Failure("pkcs11", "the session is not open");
+  const sign = (data: Uint8Array, keyIdHex: string | undefined): Buffer => {
+    if (api === undefined || session === undefined || (keyIdHex === undefined && keyHandle === undefined)) throw new Failure("pkcs11", "the session is not open");
     try {
-      return signOnce(data);
+      return signOnce(data, keyIdHex);
     } catch (error) {
+      if (error instanceof Failure) throw error;
       // The login is the application's, per token: it ends when the application's last session
       // on the token closes (PKCS#11 v2.40 section 5.6), so log in again with the PIN already checked.
       if (ckr(error) !== "CKR_USER_NOT_LOGGED_IN") throw new Failure("pkcs11", `C_Sign failed: ${ckr(error)}`);
       login(api, session, pin);
       try {
-        return signOnce(data);
+        return signOnce(data, keyIdHex);
       } catch (again) {
         throw new Failure("pkcs11", `C_Sign failed: ${ckr(again)}`);
+      }
+    }
+  };
+  /**
+   * An RSA-2048 key pair (the size IMDS v2 takes, MSAL.NET `Constants.RsaKeySize`) on the token (CKA_TOKEN, so that OpenSSL's engine, in another process, finds
+   * it): the private key CKA_PRIVATE, CKA_SENSITIVE, not CKA_EXTRACTABLE, for signing only.
+   */
+  const generate = (label: string, idHex: string): GeneratedKey => {
+    if (api === undefined || session === undefined) throw new Failure("pkcs11", "the session is not open");
+    const p = api;
+    const id = Buffer.from(idHex, "hex");
+    const common = [
+      { type: k("CKA_TOKEN"), value: true },
+      { type: k("CKA_ID"), value: id },
+      { type: k("CKA_LABEL"), value: label },
+    ];
+    let pair: { publicKey: Buffer; privateKey: Buffer };
+    try {
+      pair = p.C_GenerateKeyPair(
+        session,
+        { mechanism: k("CKM_RSA_PKCS_KEY_PAIR_GEN") },
+        [...common, { type: k("CKA_PRIVATE"), value: false }, { type: k("CKA_VERIFY"), value: true }, { type: k("CKA_MODULUS_BITS"), value: 2048 }, { type: k("CKA_PUBLIC_EXPONENT"), value: Buffer.from([1, 0, 1]) }],
+        [...common, { type: k("CKA_PRIVATE"), value: true }, { type: k("CKA_SENSITIVE"), value: true }, { type: k("CKA_EXTRACTABLE"), value: false }, { type: k("CKA_SIGN"), value: true }],
+      );
+    } catch (error) {
+      throw new Failure("pkcs11", `C_GenerateKeyPair failed: ${ckr(error)}`);
+    }
+    generated.set(idHex, pair.privateKey);
+    const modulus = attribute(p, session, pair.publicKey, k("CKA_MODULUS"));
+    const exponent = attribute(p, session, pair.publicKey, k("CKA_PUBLIC_EXPONENT"));
+    if (modulus === undefined || exponent === undefined) throw new Failure("pkcs11", "the generated key's modulus or public exponent cannot be read");
+    const flag = (type: string): boolean => (attribute(p, session!, pair.privateKey, k(type))?.[0] ?? 0) !== 0;
+    return { idHex, modulus: modulus.toString("base64"), exponent: exponent.toString("base64"), sensitive: flag("CKA_SENSITIVE"), extractable: flag("CKA_EXTRACTABLE") };
+  };
+  /** Destroys the objects (both halves of a generated pair) with this id and label. */
+  const destroy = (label: string, idHex: string): void => {
+    if (api === undefined || session === undefined) throw new Failure("pkcs11", "the session is not open");
+    const p = api;
+    generated.delete(idHex);
+    for (const object of find(p, session, [{ type: k("CKA_ID"), value: Buffer.from(idHex, "hex") }, { type: k("CKA_LABEL"), value: label }], 8)) {
+      try {
+        p.C_DestroyObject(session, object);
+      } catch (error) {
+        throw new Failure("pkcs11", `C_DestroyObject failed: ${ckr(error)}`);
       }
     }
   };
@@ -289,10 +394,24 @@ export function pkcs11Program(): void {
   process.on("message", (request: ProgramRequest) => {
     let reply: ProgramReply;
     try {
-      reply =
-        request.op === "open"
-          ? { id: request.id, ok: true, opened: open(bindingPath, modulePath, request.selector, request.pin) }
-          : { id: request.id, ok: true, signature: sign(request.data) };
+      switch (request.op) {
+        case "open":
+          reply = { id: request.id, ok: true, opened: open(bindingPath, modulePath, request.selector, request.pin) };
+          break;
+        case "token":
+          reply = { id: request.id, ok: true, token: openToken(bindingPath, modulePath, request.selector, request.pin, true) };
+          break;
+        case "generate":
+          reply = { id: request.id, ok: true, generated: generate(request.label, request.idHex) };
+          break;
+        case "destroy":
+          destroy(request.label, request.idHex);
+          reply = { id: request.id, ok: true };
+          break;
+        case "sign":
+          reply = { id: request.id, ok: true, signature: sign(request.data, request.keyIdHex) };
+          break;
+      }
     } catch (error) {
       reply = { id: request.id, ok: false, failure: failureOf(error) };
     }

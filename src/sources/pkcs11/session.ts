@@ -6,12 +6,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { SourceUnavailableError } from "../types.ts";
-import { type OpenedKey, pkcs11Program, type Pkcs11Selector, type ProgramFailure, type ProgramReply, type ProgramRequest } from "./program.ts";
+import { type GeneratedKey, type OpenedKey, type OpenedToken, pkcs11Program, type Pkcs11Selector, type ProgramFailure, type ProgramReply, type ProgramRequest } from "./program.ts";
 
 /** Longest wait for the module to open the session (C_Initialize, C_Login, the object search). */
 export const OPEN_TIMEOUT_MS = 30_000;
-/** Longest wait for one signature. */
+/** Longest wait for one signature, and for destroying a key. */
 export const SIGN_TIMEOUT_MS = 10_000;
+/** Longest wait for a key pair to be generated: a TPM takes seconds for an RSA-2048 key. */
+export const GENERATE_TIMEOUT_MS = 60_000;
 
 const PROGRAM_SOURCE = `(${pkcs11Program.toString()})();`;
 
@@ -94,6 +96,18 @@ export function reasonOf(failure: ProgramFailure, modulePath: string): string {
   }
 }
 
+/** How long a {@link Pkcs11Session} waits for each kind of request. */
+export interface Pkcs11Timeouts {
+  /** Opening the session: C_Initialize, C_Login, the object search. */
+  readonly openMs: number;
+  /** One signature; destroying a key. */
+  readonly signMs: number;
+  /** Generating a key pair. */
+  readonly generateMs: number;
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /**
  * One session on one token, in a child process of its own. Requests are answered in order (the
  * program runs one PKCS#11 call at a time, which a session requires), each bounded by a timeout; a
@@ -103,10 +117,12 @@ export function reasonOf(failure: ProgramFailure, modulePath: string): string {
 export class Pkcs11Session {
   readonly #binding: string;
   readonly #modulePath: string;
-  readonly #timeouts: { readonly openMs: number; readonly signMs: number };
+  readonly #timeouts: Pkcs11Timeouts;
   #child: ChildProcess | undefined;
   /** What the last successful open asked for, and the child that holds its session. */
-  #opened: { readonly selector: Pkcs11Selector; readonly pin: string | undefined; readonly child: ChildProcess | undefined } | undefined;
+  #opened:
+    | { readonly op: "open" | "token"; readonly selector: Pkcs11Selector; readonly pin: string | undefined; readonly child: ChildProcess | undefined }
+    | undefined;
   #nextId = 0;
   readonly #pending = new Map<number, { resolve(reply: ProgramReply): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
 
@@ -115,32 +131,63 @@ export class Pkcs11Session {
    * @param modulePath - the PKCS#11 module
    * @param timeouts - how long to wait to open the session and for one signature
    */
-  constructor(binding: string, modulePath: string, timeouts: { readonly openMs: number; readonly signMs: number } = { openMs: OPEN_TIMEOUT_MS, signMs: SIGN_TIMEOUT_MS }) {
+  constructor(binding: string, modulePath: string, timeouts: Partial<Pkcs11Timeouts> = {}) {
     this.#binding = binding;
     this.#modulePath = modulePath;
-    this.#timeouts = timeouts;
+    this.#timeouts = { openMs: OPEN_TIMEOUT_MS, signMs: SIGN_TIMEOUT_MS, generateMs: GENERATE_TIMEOUT_MS, ...timeouts };
   }
 
   /** Opens the session and logs in; the child's previous session, if any, is replaced. */
   async open(selector: Pkcs11Selector, pin: string | undefined): Promise<OpenedKey> {
     const reply = await this.#request({ op: "open", selector, pin }, this.#timeouts.openMs, "open the session");
     if (reply.opened === undefined) throw new SourceUnavailableError("the PKCS#11 process answered without the key");
-    this.#opened = { selector, pin, child: this.#child };
+    this.#opened = { op: "open", selector, pin, child: this.#child };
     return reply.opened;
   }
 
   /**
-   * RSASSA-PSS SHA-256 of `data` by the token's key. A child that ended (a timeout, a crash) is
-   * replaced, and the new one opens the session again with the PIN already checked.
+   * Opens a read-write session on the token and logs in, without looking for a key: for
+   * {@link Pkcs11Session.generate}. The child's previous session, if any, is replaced.
    */
-  async sign(data: Uint8Array): Promise<Buffer> {
-    const opened = this.#opened;
-    if (opened !== undefined && (this.#child === undefined || this.#child !== opened.child)) {
-      await this.open(opened.selector, opened.pin);
-    }
-    const reply = await this.#request({ op: "sign", data }, this.#timeouts.signMs, "sign");
+  async openToken(selector: Pkcs11Selector, pin: string | undefined): Promise<OpenedToken> {
+    const reply = await this.#request({ op: "token", selector, pin }, this.#timeouts.openMs, "open the session");
+    if (reply.token === undefined) throw new SourceUnavailableError("the PKCS#11 process answered without the token");
+    this.#opened = { op: "token", selector, pin, child: this.#child };
+    return reply.token;
+  }
+
+  /** Generates an RSA-2048 key pair on the token under `label` and `idHex` (after {@link Pkcs11Session.openToken}). */
+  async generate(label: string, idHex: string): Promise<GeneratedKey> {
+    await this.#reopened();
+    const reply = await this.#request({ op: "generate", label, idHex }, this.#timeouts.generateMs, "generate a key pair");
+    if (reply.generated === undefined) throw new SourceUnavailableError("the PKCS#11 process answered without the key pair");
+    return reply.generated;
+  }
+
+  /** Destroys the key pair with `label` and `idHex` that {@link Pkcs11Session.generate} made. */
+  async destroy(label: string, idHex: string): Promise<void> {
+    await this.#reopened();
+    await this.#request({ op: "destroy", label, idHex }, this.#timeouts.signMs, "destroy a key");
+  }
+
+  /**
+   * RSASSA-PSS SHA-256 of `data` by the token's key, or by the generated key `keyIdHex`. A child
+   * that ended (a timeout, a crash) is replaced, and the new one opens the session again with the
+   * PIN already checked.
+   */
+  async sign(data: Uint8Array, keyIdHex?: string): Promise<Buffer> {
+    await this.#reopened();
+    const reply = await this.#request({ op: "sign", data, keyIdHex }, this.#timeouts.signMs, "sign");
     if (reply.signature === undefined) throw new SourceUnavailableError("the PKCS#11 process answered without a signature");
     return Buffer.from(reply.signature);
+  }
+
+  /** Opens the session again in a new child when the one that held it has ended. */
+  async #reopened(): Promise<void> {
+    const opened = this.#opened;
+    if (opened === undefined || (this.#child !== undefined && this.#child === opened.child)) return;
+    if (opened.op === "open") await this.open(opened.selector, opened.pin);
+    else await this.openToken(opened.selector, opened.pin);
   }
 
   /** Ends the child; its session closes with it. */
@@ -192,7 +239,7 @@ export class Pkcs11Session {
     }
   }
 
-  #request(request: { op: "open"; selector: Pkcs11Selector; pin: string | undefined } | { op: "sign"; data: Uint8Array }, timeoutMs: number, what: string): Promise<ProgramReply & { ok: true }> {
+  #request(request: DistributiveOmit<ProgramRequest, "id">, timeoutMs: number, what: string): Promise<ProgramReply & { ok: true }> {
     const child = this.#start();
     const id = this.#nextId++;
     return new Promise<ProgramReply & { ok: true }>((resolve, reject) => {

@@ -147,7 +147,7 @@ function attributes(part: string, separator: string, seen: Set<string>, where: s
  *
  * @throws Pkcs11UriError naming the attribute that is wrong
  */
-export function parsePkcs11Uri(text: string): Pkcs11Uri {
+export function parsePkcs11Uri(text: string, options: { readonly namesKey: boolean } = { namesKey: true }): Pkcs11Uri {
   if (!/^pkcs11:/i.test(text)) {
     throw new Pkcs11UriError('does not start with "pkcs11:".', 'Give an RFC 7512 URI such as "pkcs11:token=app;object=signing;type=private".');
   }
@@ -229,7 +229,7 @@ export function parsePkcs11Uri(text: string): Pkcs11Uri {
   if (uri.pinValue !== undefined && uri.pinSource !== undefined) {
     throw new Pkcs11UriError('has both "pin-value" and "pin-source".', "Give the PIN one way only.");
   }
-  if (uri.object === undefined && uri.id === undefined) {
+  if (options.namesKey && uri.object === undefined && uri.id === undefined) {
     throw new Pkcs11UriError('names no key: it has neither "object" nor "id".', "Add object=<the key's label> or id=<its CKA_ID, percent-encoded>.");
   }
   return uri;
