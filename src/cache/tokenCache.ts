@@ -230,7 +230,16 @@ class SharedLevel {
     for (let poll = 0; ; poll++) {
       const lock = await this.#tryLock(key, signal);
       if (lock === UNAVAILABLE) return this.#acquireAndWrite(key, acquire, signal);
-      if (lock !== undefined) return this.#acquireAndWrite(key, acquire, signal, lock);
+      if (lock !== undefined) {
+        // Another replica may have written its token and released the lock between the read above
+        // and this lock: read again under the lock (double-checked), or the fleet asks twice.
+        const written = await this.#read(key, signal);
+        if (written !== undefined && tokenFreshness(written, this.#now()) === "fresh") {
+          await this.#run("release", () => lock.release(), undefined);
+          return written;
+        }
+        return this.#acquireAndWrite(key, acquire, signal, lock);
+      }
       // Another replica is acquiring: a still-valid token serves meanwhile.
       if (fallback !== undefined) return fallback;
       if (poll >= polls || this.#now() - started >= this.#lockTtlMs) break;

@@ -140,10 +140,26 @@ describe("TokenCache with a second level", () => {
     const f = fixture();
     const token = await f.cache.getOrAcquire("k", f.acquire, f.options);
     assert.equal(token.token, "token-1");
-    assert.deepEqual(f.store.calls, ["get", "tryLock", "set", "release"]);
+    assert.deepEqual(f.store.calls, ["get", "tryLock", "get", "set", "release"], "read again under the lock, then acquire, write, release");
     assert.deepEqual(f.store.ttls, [HOUR - EXPIRY_MARGIN_MS]);
     assert.equal(f.store.records.get("k")?.record.token, "token-1");
     assert.equal(f.store.locks.size, 0);
+  });
+
+  test("a replica that wrote and released between this one's read and its lock: the token is read under the lock, not acquired again", async () => {
+    const f = fixture();
+    const record = { token: "from-the-replica-that-just-released", expiresOnTimestamp: f.clock.now() + HOUR, refreshAfterTimestamp: f.clock.now() + HOUR / 2 };
+    // The other replica finishes exactly then: its write lands after this replica's first read, and its lock is gone.
+    const tryLock = f.store.tryLock.bind(f.store);
+    f.store.tryLock = async (key, options) => {
+      f.store.writeElsewhere(key, record);
+      return tryLock(key, options);
+    };
+    const token = await f.cache.getOrAcquire("k", f.acquire, f.options);
+    assert.equal(token.token, "from-the-replica-that-just-released");
+    assert.equal(f.calls(), 0, "nothing acquired: the fleet asked once");
+    assert.deepEqual(f.store.calls, ["get", "tryLock", "get", "release"]);
+    assert.equal(f.store.locks.size, 0, "the lock taken for nothing is released");
   });
 
   test("a token already inside the expiry margin is not written to the second level", async () => {
