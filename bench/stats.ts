@@ -1,3 +1,4 @@
+import { Socket } from "node:net";
 import { getHeapSpaceStatistics } from "node:v8";
 
 /**
@@ -68,8 +69,16 @@ export function rotate<T>(items: readonly T[], round: number): T[] {
   return [...items.slice(shift), ...items.slice(0, shift)];
 }
 
+/**
+ * Open sockets, the unreferenced ones included. `process.getActiveResourcesInfo()` lists only
+ * handles that keep the event loop alive, and an HTTP agent unreferences the idle keep-alive
+ * sockets it keeps: those are exactly the ones left by earlier work. Node's internal
+ * `_getActiveHandles` (undocumented, and the only way to see them) lists every open handle.
+ */
 function openSockets(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap" || r === "TLSWrap").length;
+  const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.();
+  if (handles === undefined) return process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap" || r === "TLSWrap").length;
+  return handles.filter((handle) => handle instanceof Socket).length;
 }
 
 /**

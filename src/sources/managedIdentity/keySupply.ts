@@ -39,6 +39,12 @@ export class BindingKeySupply {
     return key ?? this.#generate();
   }
 
+  /** Resolves once a spare key is ready, starting it now if it was only scheduled: for benchmarks and tests. */
+  async ready(): Promise<void> {
+    if (this.#spare === undefined) this.prepare();
+    await this.#spare;
+  }
+
   /** Stops making spare keys, and hands back the spare one (for a store to remove), if any. */
   async drain(): Promise<BindingKeyPair | undefined> {
     if (this.#refill !== undefined) {
