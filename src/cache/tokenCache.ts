@@ -54,7 +54,9 @@ export interface CacheKeyParts {
 export function cacheKey(parts: CacheKeyParts): string {
   const scopes = parts.scopes.length === 1 ? (parts.scopes[0] as string) : [...parts.scopes].sort().join(" ");
   const grant = parts.kind.grant === "on_behalf_of" ? `obo:${parts.kind.userAssertionHash}` : "cc";
-  return `v1|${authorityOf(parts.authorityHost)}/${parts.tenantId}|${parts.clientId}|${parts.enableCae ? "cae" : "-"}|${grant}|${scopes}`;
+  // join, not a template: a template of eleven pieces is a rope of eleven V8 cons strings (32 bytes
+  // each, kept for the key's life and walked by every Map lookup); join makes one flat string.
+  return ["v1", `${authorityOf(parts.authorityHost)}/${parts.tenantId}`, parts.clientId, parts.enableCae ? "cae" : "-", grant, scopes].join("|");
 }
 
 /** The last authority host seen and its key part: a credential has one, and URL parsing is not free. */
