@@ -1,7 +1,7 @@
 /**
  * Section 9: serverless cold start. Each sample is a new Node.js process (bench/freshProcess.ts):
- * the `import()` of the package alone, and the first token from process start, with the peak RSS
- * of that process. Ours is loaded from `dist/`, as users load it.
+ * the `import()` of the package alone, and the first token from the script's first line and from
+ * process start, with the peak RSS of that process. Ours is loaded from `dist/`, as users load it.
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -56,14 +56,29 @@ export async function freshProcess(env: BenchEnvironment, sizes: BenchSizes): Pr
   const med = (mode: FreshMode, pick: (r: FreshResult) => number): number => median((samples.get(mode) ?? []).map(pick));
   const importOurs = med("import-ours", (r) => r.importMs);
   const importTheirs = med("import-identity", (r) => r.importMs);
-  const first = (mode: FreshMode): number => med(mode, (r) => r.firstTokenMs ?? Number.NaN);
+  const whole = (mode: FreshMode): number => med(mode, (r) => r.firstTokenMs ?? Number.NaN);
+  // What the library does: from the script's first line (import, construction, first token).
+  const first = (mode: FreshMode): number => med(mode, (r) => (r.firstTokenMs ?? Number.NaN) - r.scriptStartMs);
+  const startUp = median(MODES.flatMap((mode) => (samples.get(mode) ?? []).map((r) => r.scriptStartMs)));
   const rss = (mode: FreshMode): number => med(mode, (r) => r.maxRssBytes);
   const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  const peerOf = (mode: FreshMode): FreshMode | undefined =>
+    mode === "import-ours" ? "import-identity" : mode === "first-bound" ? "first-cc" : mode === "first-secret" ? "first-csecret" : undefined;
   const rows = MODES.map((mode) => {
     const isImport = mode.startsWith("import");
-    const ms = isImport ? med(mode, (r) => r.importMs) : first(mode);
-    const peer = mode === "import-ours" ? importTheirs : mode === "first-bound" ? first("first-cc") : mode === "first-secret" ? first("first-csecret") : Number.NaN;
-    return [LABELS[mode], formatMillis(ms), Number.isNaN(peer) ? "" : formatRatio(ms / peer), mib(rss(mode))];
+    const peer = peerOf(mode);
+    if (isImport) {
+      const ms = med(mode, (r) => r.importMs);
+      return [LABELS[mode], formatMillis(ms), peer === undefined ? "" : formatRatio(ms / importTheirs), "", "", mib(rss(mode))];
+    }
+    return [
+      LABELS[mode],
+      formatMillis(first(mode)),
+      peer === undefined ? "" : formatRatio(first(mode) / first(peer)),
+      formatMillis(whole(mode)),
+      peer === undefined ? "" : formatRatio(whole(mode) / whole(peer)),
+      mib(rss(mode)),
+    ];
   });
   const pairs: readonly (readonly [FreshMode, FreshMode, string])[] = [
     ["first-bound", "first-cc", "bound certificate vs ClientCertificateCredential"],
@@ -72,8 +87,8 @@ export async function freshProcess(env: BenchEnvironment, sizes: BenchSizes): Pr
   return {
     id: 9,
     title: "serverless cold start: a fresh process",
-    method: `${sizes.freshProcessRounds} alternating fresh processes per row; medians. import() is timed inside the process; the first token from process start (Node.js start-up included, the same for both). Ratio = ours / @azure/identity's (below 1 is faster).`,
-    table: { header: ["process", "median ms", "ratio", "peak RSS"], rows },
+    method: `${sizes.freshProcessRounds} alternating fresh processes per row; medians. import() is timed inside the process; the first token from the script's first line (what the library does: import, construction, token), and from process start (Node.js start-up included, ${formatMillis(startUp)} ms median here, the same for both). Ratio = ours / @azure/identity's (below 1 is faster).`,
+    table: { header: ["process", "median ms", "ratio", "from process start, ms", "ratio", "peak RSS"], rows },
     targets: [
       {
         target: `import() at most ${IMPORT_TARGET}× @azure/identity's`,
@@ -81,9 +96,9 @@ export async function freshProcess(env: BenchEnvironment, sizes: BenchSizes): Pr
         measured: `${formatMillis(importOurs)} ms vs ${formatMillis(importTheirs)} ms (${formatRatio(importOurs / importTheirs)})`,
       },
       ...pairs.map(([ours, theirs, what]) => ({
-        target: `first token in a fresh process at most ${FIRST_TOKEN_TARGET}× the peer's, ${what}`,
+        target: `first token in a fresh process at most ${FIRST_TOKEN_TARGET}× the peer's (from the script's first line), ${what}`,
         met: first(ours) / first(theirs) <= FIRST_TOKEN_TARGET,
-        measured: `${formatMillis(first(ours))} ms vs ${formatMillis(first(theirs))} ms (${formatRatio(first(ours) / first(theirs))})`,
+        measured: `${formatMillis(first(ours))} ms vs ${formatMillis(first(theirs))} ms (${formatRatio(first(ours) / first(theirs))}; from process start ${formatRatio(whole(ours) / whole(theirs))})`,
       })),
       ...pairs.map(([ours, theirs, what]) => ({
         target: `peak RSS of that process below the peer's, ${what}`,

@@ -6,9 +6,15 @@
  * covering TCP and the TLS handshake, a timeout for the response headers, one for silence while
  * the body arrives, keep-alive connections bounded per pool, and a graceful close.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Agent as HttpAgentType, IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { SecureContext } from "node:tls";
+
+// `process.getBuiltinModule`, not `import … from "node:http"`: Node's ES module facade of a builtin
+// reads every export, and `node:http`'s lazy ones load Node's internal copy of undici, ~20 ms of a
+// fresh process (22 ms against 2.7 ms measured on 2 vCPUs, Node 24.21). The CommonJS build gets
+// the same module objects.
+const { Agent: HttpAgent, request: httpRequest } = process.getBuiltinModule("node:http");
+const { Agent: HttpsAgent, request: httpsRequest } = process.getBuiltinModule("node:https");
 
 /** Codes of the errors this module raises itself; `errors.ts` maps them to transport kinds. */
 export const NODE_CONNECT_TIMEOUT = "CONNECT_TIMEOUT";
@@ -67,7 +73,7 @@ export interface NodeAnswer {
  */
 export class NodePool {
   readonly #options: NodePoolOptions;
-  readonly #agent: HttpAgent;
+  readonly #agent: HttpAgentType;
   #inFlight = 0;
   #closing: (() => void) | undefined;
   #closed: Promise<void> | undefined;
