@@ -115,6 +115,8 @@ export class BoundClientCredential implements TokenCredential {
   readonly #logger: CredentialLogger;
   /** Cache keys of plain single-scope calls, so the hot path builds no string. */
   readonly #plainKeys = new Map<string, string>();
+  /** The answer of each cached token to a cache hit, kept while the token is. */
+  readonly #answers = new WeakMap<CachedToken, Promise<BoundAccessToken>>();
   /** The same for single-scope CAE calls of the configured tenant (what Azure SDK clients send). */
   readonly #caeKeys = new Map<string, string>();
   readonly #env: Environment;
@@ -250,7 +252,7 @@ export class BoundClientCredential implements TokenCredential {
       return Promise.reject(error);
     }
     const hit = this.#cachedHit(scopes, checked, CLIENT_CREDENTIALS);
-    if (hit !== undefined) return Promise.resolve(hit);
+    if (hit !== undefined) return hit;
     return tracingClient.withSpan("BoundClientCredential.getToken", checked, (updated) =>
       this.#getToken(scopes, updated, CLIENT_CREDENTIALS),
     );
@@ -282,7 +284,7 @@ export class BoundClientCredential implements TokenCredential {
         return Promise.reject(error);
       }
       const hit = this.#cachedHit(scopes, checked, kind);
-      if (hit !== undefined) return Promise.resolve(hit);
+      if (hit !== undefined) return hit;
       return tracingClient.withSpan("BoundOnBehalfOfCredential.getToken", checked, (updated) => this.#getToken(scopes, updated, kind));
     }, this.#options.clientId);
   }
@@ -327,7 +329,7 @@ export class BoundClientCredential implements TokenCredential {
    * {@link spansCanBeRecorded}); without one, the span would be a no-op. Another tenant, claims, an
    * aborted signal or a token due for refresh take the full path too.
    */
-  #cachedHit(scopes: string | string[], options: GetTokenOptions, kind: RequestKind): BoundAccessToken | undefined {
+  #cachedHit(scopes: string | string[], options: GetTokenOptions, kind: RequestKind): Promise<BoundAccessToken> | undefined {
     const scope = typeof scopes === "string" ? scopes : Array.isArray(scopes) && scopes.length === 1 ? scopes[0] : undefined;
     if (
       typeof scope !== "string" ||
@@ -356,12 +358,21 @@ export class BoundClientCredential implements TokenCredential {
     }
     const cached = this.#cache.peek(key);
     if (cached === undefined) return undefined;
-    return {
-      token: cached.token,
-      expiresOnTimestamp: cached.expiresOnTimestamp,
-      refreshAfterTimestamp: cached.refreshAfterTimestamp,
-      tokenType: "Bearer",
-    };
+    // One settled promise per cached token, handed to every caller: a hit allocates nothing (a
+    // pipeline asks on every request). The token inside is frozen, so no caller changes another's.
+    let answer = this.#answers.get(cached);
+    if (answer === undefined) {
+      answer = Promise.resolve(
+        Object.freeze({
+          token: cached.token,
+          expiresOnTimestamp: cached.expiresOnTimestamp,
+          refreshAfterTimestamp: cached.refreshAfterTimestamp,
+          tokenType: "Bearer" as const,
+        }),
+      );
+      this.#answers.set(cached, answer);
+    }
+    return answer;
   }
 
   async #getToken(scopes: string | string[], options: GetTokenOptions, kind: RequestKind): Promise<BoundAccessToken> {

@@ -26,6 +26,28 @@ test("a plain cached call answers from the cache, with the same token for a stri
   assert.equal(second.refreshAfterTimestamp, first.refreshAfterTimestamp);
 });
 
+test("cache hits share one settled answer per token, frozen so that no caller changes another's; a refreshed token has its own", async () => {
+  const clock = new TestClock();
+  const credential = harness.credential(harness.options(app, entries), { now: clock.now });
+  const first = await credential.getToken(STORAGE_SCOPE);
+  const hitA = credential.getToken(STORAGE_SCOPE);
+  const hitB = credential.getToken(STORAGE_SCOPE, { enableCae: false, tracingOptions: {} });
+  assert.equal(hitA, hitB, "one promise for every hit of one token");
+  const answer = await hitA;
+  assert.equal(answer.token, first.token);
+  assert.ok(Object.isFrozen(answer));
+  assert.throws(() => {
+    (answer as { token: string }).token = "changed by one caller";
+  }, TypeError);
+  assert.equal((await credential.getToken(STORAGE_SCOPE)).token, first.token);
+  clock.advance(first.refreshAfterTimestamp - clock.now() + 1);
+  const refreshed = await credential.getToken(STORAGE_SCOPE);
+  assert.notEqual(refreshed.token, first.token);
+  const nextHit = credential.getToken(STORAGE_SCOPE);
+  assert.notEqual(nextHit, hitA);
+  assert.equal((await nextHit).token, refreshed.token);
+});
+
 test("an already-aborted signal rejects even when the token is cached", async () => {
   const credential = harness.credential(harness.options(app, entries));
   await credential.getToken(STORAGE_SCOPE);
