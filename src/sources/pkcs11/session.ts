@@ -197,6 +197,9 @@ export class Pkcs11Session {
     this.#opened = undefined;
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    // Referenced until it has gone: a caller awaiting close() with nothing else to do (a CLI about
+    // to end) would otherwise see its process end with the await unsettled.
+    child.ref();
     child.kill("SIGKILL");
     await exited;
   }

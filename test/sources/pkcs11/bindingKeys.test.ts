@@ -7,7 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
 import { inspect } from "node:util";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { BoundClientCredential } from "../../../src/boundClientCredential.ts";
@@ -29,6 +34,8 @@ const TOKEN = "binding";
 const LABEL = "mi-binding";
 
 const skip = await softhsmSkipReason();
+const run = promisify(execFile);
+const CLI = new URL("../../../src/cli/main.ts", import.meta.url).pathname;
 
 /** The RSA modulus of a public key, hex without leading zeros, as the token lists it. */
 function modulusOf(key: KeyObject): string {
@@ -248,6 +255,38 @@ describe("binding keys in a PKCS#11 token", { skip }, () => {
     assert.ok((await c.getToken(STORAGE)) !== null);
     assert.ok(!JSON.stringify(c).includes(PIN));
     await c.close();
+  });
+
+  test("bound-credential doctor generates a key in the token for its issuecredential probe, and destroys it", async () => {
+    const directory = await mkdtemp(join(tmpdir(), "bcc-binding-doctor-"));
+    try {
+      await writeFile(join(directory, "ca.pem"), emu.caCertificatePem);
+      await writeFile(
+        join(directory, "appsettings.json"),
+        JSON.stringify({
+          AzureAd: {
+            Instance: `${emu.authorityHost}/`,
+            MtlsAuthorityHost: emu.mtlsAuthorityHost,
+            TenantId: emu.tenantId,
+            ClientId: app.clientId,
+            ClientCredentials: [{ SourceType: "SignedAssertionFromManagedIdentity", UseBoundCredential: true, BindingKeyPkcs11Uri: `pkcs11:token=${TOKEN};object=${LABEL}`, Pkcs11ModulePath: hsm.module, Pkcs11Pin: PIN }],
+          },
+        }),
+      );
+      emu.journal.clear();
+      const { stdout } = await run(process.execPath, [CLI, "doctor", "--config", "appsettings.json", "--ca-file", "ca.pem", "--imds-endpoint", emu.imdsEndpoint], {
+        cwd: directory,
+        env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("AZURE_"))),
+      });
+      assert.match(stdout, /✓ can bind +yes: IMDS issued a binding certificate .*\(no token was requested\)/);
+      assert.match(stdout, /binding keys in pkcs11:token=binding;object=mi-binding;type=private/);
+      assert.ok(!stdout.includes(PIN), "no PIN in the report");
+      assert.equal(emu.journal.ofRoute("imds.issueCredential").length, 1);
+      assert.equal(emu.journal.ofRoute("mtls.token").length, 0, "doctor requested no token");
+      assert.deepEqual(await keysOnToken(), [], "the probe's key (and the one made ahead) are destroyed when doctor ends");
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });
 
