@@ -29,6 +29,8 @@ export interface BenchSizes {
   readonly throughputConcurrency: readonly number[];
   readonly throughputTokensPerCaller: number;
   readonly throughputMinTokens: number;
+  /** Rounds per cell, the contenders' order rotated each round; the cell is the median round. */
+  readonly throughputRounds: number;
   /** Section 8: cold tokens per credential. */
   readonly cpuTokens: number;
   /** Section 9: fresh processes per row. */
@@ -61,6 +63,7 @@ const FULL: BenchSizes = {
   throughputConcurrency: [1, 10, 100],
   throughputTokensPerCaller: 3,
   throughputMinTokens: 60,
+  throughputRounds: 5,
   cpuTokens: 200,
   freshProcessRounds: 10,
 };
@@ -82,6 +85,7 @@ const SHORT: BenchSizes = {
   throughputConcurrency: [10],
   throughputTokensPerCaller: 2,
   throughputMinTokens: 20,
+  throughputRounds: 1,
   cpuTokens: 10,
   freshProcessRounds: 1,
 };

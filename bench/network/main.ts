@@ -7,6 +7,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
+import { DEFAULT_CONNECTIONS_PER_CERTIFICATE } from "../../src/transport/httpClient.ts";
 import { cpus, totalmem } from "node:os";
 import { performance } from "node:perf_hooks";
 import { connect, createSecureContext, rootCertificates, type ConnectionOptions } from "node:tls";
@@ -41,7 +42,7 @@ function options(setup: TokenHostSetup, bound: boolean, extra: Record<string, un
 }
 
 const CONTENDERS: readonly Contender[] = [
-  { label: "bound certificate (pool of 10, the default)", make: (s) => new BoundClientCredential(options(s, true)) },
+  { label: `bound certificate (pool of ${DEFAULT_CONNECTIONS_PER_CERTIFICATE}, the default)`, make: (s) => new BoundClientCredential(options(s, true)) },
   { label: "bound certificate, connectionsPerCertificate: 1 (as before)", make: (s) => new BoundClientCredential(options(s, true, { connectionsPerCertificate: 1 })) },
   { label: "unbound certificate (msal-node)", make: (s) => new BoundClientCredential(options(s, false)) },
 ];

@@ -7,7 +7,7 @@
 import { countsSince, freshScope, type BenchEnvironment, type Contender, type ContenderKind } from "../environment.ts";
 import type { BenchSizes } from "../options.ts";
 import { formatCount, formatRatio, type SectionResult } from "../report.ts";
-import { now } from "../stats.ts";
+import { median, now, rotate } from "../stats.ts";
 
 const CONTENDERS: readonly ContenderKind[] = ["bound", "unbound", "azureIdentity"];
 
@@ -42,27 +42,42 @@ async function run(env: BenchEnvironment, contender: Contender, concurrency: num
 
 /** Runs section 7. */
 export async function throughput(env: BenchEnvironment, sizes: BenchSizes): Promise<SectionResult> {
-  const cells = new Map<string, Cell>();
+  const rounds = new Map<string, Cell[]>();
   const key = (kind: ContenderKind, latency: number, concurrency: number): string => `${kind}/${latency}/${concurrency}`;
   for (const latency of sizes.throughputLatenciesMs) {
     await env.setLatency(latency);
     try {
       for (const concurrency of sizes.throughputConcurrency) {
         const tokens = Math.max(sizes.throughputMinTokens, concurrency * sizes.throughputTokensPerCaller);
-        for (const kind of CONTENDERS) {
-          // A fresh credential per cell, warmed by one token: material loaded, first connection open.
-          const contender = env.create(kind);
-          try {
-            await contender.credential.getToken(freshScope(`tp-warm-${kind}-${latency}-${concurrency}`));
-            cells.set(key(kind, latency, concurrency), await run(env, contender, concurrency, tokens, `tp-${kind}-${latency}-${concurrency}`));
-          } finally {
-            await contender.close();
+        for (let round = 0; round < sizes.throughputRounds; round++) {
+          // Rotated, so that no contender always runs right after the latency changes or after the same neighbour.
+          for (const kind of rotate(CONTENDERS, round)) {
+            // A fresh credential per cell, warmed by one token: material loaded, first connection open.
+            const contender = env.create(kind);
+            try {
+              await contender.credential.getToken(freshScope(`tp-warm-${kind}-${latency}-${concurrency}-${round}`));
+              const cell = await run(env, contender, concurrency, tokens, `tp-${kind}-${latency}-${concurrency}-${round}`);
+              const list = rounds.get(key(kind, latency, concurrency)) ?? [];
+              list.push(cell);
+              rounds.set(key(kind, latency, concurrency), list);
+            } finally {
+              await contender.close();
+            }
           }
         }
       }
     } finally {
       await env.setLatency(0);
     }
+  }
+  const cells = new Map<string, Cell>();
+  for (const [k, list] of rounds) {
+    cells.set(k, {
+      tokensPerSecond: median(list.map((c) => c.tokensPerSecond)),
+      tokenRequests: list.reduce((n, c) => n + c.tokenRequests, 0),
+      tokens: list.reduce((n, c) => n + c.tokens, 0),
+      failures: list.reduce((n, c) => n + c.failures, 0),
+    });
   }
   const rows: string[][] = [];
   for (const latency of sizes.throughputLatenciesMs) {
@@ -96,7 +111,7 @@ export async function throughput(env: BenchEnvironment, sizes: BenchSizes): Prom
   return {
     id: 7,
     title: "cold tokens per second, concurrent callers, with and without network latency",
-    method: `Each call asks for a new scope; ${sizes.throughputTokensPerCaller} tokens per caller (at least ${sizes.throughputMinTokens}) per cell on a fresh, warmed credential; latency is a standing delay on each token request in the emulator. Ratio against ours unbound in the same cell.`,
+    method: `Each call asks for a new scope; ${sizes.throughputTokensPerCaller} tokens per caller (at least ${sizes.throughputMinTokens}) per run on a fresh, warmed credential; ${sizes.throughputRounds} run(s) per cell, the contenders' order rotated, the cell's figure is the median run; latency is a standing delay on each token request in the emulator. Ratio against ours unbound in the same cell.`,
     table: { header: ["credential", "latency", "callers", "tokens/s", "vs unbound", "failed calls"], rows },
     targets: boundVsUnbound.map((c) => ({
       target: `bound tokens/s at least unbound's, ${c.latency} ms latency, ${c.concurrency} callers`,

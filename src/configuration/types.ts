@@ -511,7 +511,7 @@ export interface BoundClientCredentialOptions {
   getTokenTimeoutInMs?: number | undefined;
   /**
    * Connections kept open per client certificate (HTTP/1.1 keep-alive), so that concurrent
-   * token requests of one bound entry do not wait for each other. Default 10.
+   * token requests of one bound entry do not wait for each other. Default 32.
    */
   connectionsPerCertificate?: number | undefined;
 }
