@@ -31,6 +31,8 @@ export interface BenchSizes {
   readonly throughputMinTokens: number;
   /** Rounds per cell, the contenders' order rotated each round; the cell is the median round. */
   readonly throughputRounds: number;
+  /** Runs per credential of ours in section 4; its heap figure is their median. */
+  readonly distinctRoundsOurs: number;
   /** Section 8: cold tokens per credential. */
   readonly cpuTokens: number;
   /** Section 9: fresh processes per row. */
@@ -52,7 +54,7 @@ const FULL: BenchSizes = {
   cachedCallsOurs: 20_000,
   cachedCallsTheirs: 2_000,
   coldWarmup: 5,
-  coldIterations: 40,
+  coldIterations: 100,
   burstCallers: 1_000,
   burstRounds: 3,
   distinctWarmup: 200,
@@ -64,6 +66,7 @@ const FULL: BenchSizes = {
   throughputTokensPerCaller: 3,
   throughputMinTokens: 60,
   throughputRounds: 5,
+  distinctRoundsOurs: 3,
   cpuTokens: 200,
   freshProcessRounds: 10,
 };
@@ -86,6 +89,7 @@ const SHORT: BenchSizes = {
   throughputTokensPerCaller: 2,
   throughputMinTokens: 20,
   throughputRounds: 1,
+  distinctRoundsOurs: 1,
   cpuTokens: 10,
   freshProcessRounds: 1,
 };
