@@ -12,6 +12,8 @@ export interface BenchSizes {
   /** Section 2: new scopes acquired per contender before and during measurement. */
   readonly coldWarmup: number;
   readonly coldIterations: number;
+  /** Section 10: new users per credential (each needs one of the emulator process's user tokens). */
+  readonly onBehalfOfUsers: number;
   /** Section 3: concurrent callers, and rounds (each with a new scope). */
   readonly burstCallers: number;
   readonly burstRounds: number;
@@ -55,6 +57,7 @@ const FULL: BenchSizes = {
   cachedCallsTheirs: 2_000,
   coldWarmup: 5,
   coldIterations: 100,
+  onBehalfOfUsers: 40,
   burstCallers: 1_000,
   burstRounds: 3,
   distinctWarmup: 200,
@@ -78,6 +81,7 @@ const SHORT: BenchSizes = {
   cachedCallsTheirs: 100,
   coldWarmup: 1,
   coldIterations: 3,
+  onBehalfOfUsers: 3,
   burstCallers: 1_000,
   burstRounds: 1,
   distinctWarmup: 50,

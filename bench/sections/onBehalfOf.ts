@@ -57,7 +57,7 @@ export async function onBehalfOf(env: BenchEnvironment, sizes: BenchSizes): Prom
       : apps[kind].onBehalfOf(token);
   const kinds: Kind[] = ["bound", "unbound", "azureIdentity"];
   const tallies = new Map<Kind, Tally>(kinds.map((kind) => [kind, { first: [], repeat: [], firstRequests: 0, repeatRequests: 0 }]));
-  const rounds = sizes.coldWarmup + sizes.coldIterations;
+  const rounds = sizes.coldWarmup + sizes.onBehalfOfUsers;
   if (rounds * kinds.length > config.userTokens.length) throw new Error(`section 10 needs ${rounds * kinds.length} user tokens.`);
   let next = 0;
   try {
@@ -97,7 +97,7 @@ export async function onBehalfOf(env: BenchEnvironment, sizes: BenchSizes): Prom
   return {
     id: 10,
     title: "On-Behalf-Of: a new user's first token, and the same user's next request",
-    method: `${sizes.coldWarmup} warm-up and ${sizes.coldIterations} measured users per credential, alternating; a new per-request credential for each request; median and p90 in ms. Speed ratio = OnBehalfOfCredential's median first token / this median.`,
+    method: `${sizes.coldWarmup} warm-up and ${sizes.onBehalfOfUsers} measured users per credential, alternating; a new per-request credential for each request; median and p90 in ms. Speed ratio = OnBehalfOfCredential's median first token / this median.`,
     table: {
       header: ["credential", "first median ms", "first p90 ms", "speed ratio", "next request median ms", "token requests"],
       rows,
@@ -112,8 +112,8 @@ export async function onBehalfOf(env: BenchEnvironment, sizes: BenchSizes): Prom
     invariants: [
       {
         invariant: "one token request per user; the same user's next request is served from the shared cache",
-        held: bound.firstRequests === sizes.coldIterations && bound.repeatRequests === 0,
-        detail: `${bound.firstRequests} first and ${bound.repeatRequests} repeat token requests for ${sizes.coldIterations} users`,
+        held: bound.firstRequests === sizes.onBehalfOfUsers && bound.repeatRequests === 0,
+        detail: `${bound.firstRequests} first and ${bound.repeatRequests} repeat token requests for ${sizes.onBehalfOfUsers} users`,
       },
     ],
   };
