@@ -11,6 +11,8 @@
  * crashes costs only that process.
  */
 import { createHash, createPublicKey, randomBytes, type X509Certificate } from "node:crypto";
+import { readlinkSync } from "node:fs";
+import { hostname } from "node:os";
 import { inspect } from "node:util";
 import { credentialLogger } from "../../logging.ts";
 import type { BindingKeyPair } from "../bindingKey.ts";
@@ -32,6 +34,49 @@ export const DEFAULT_BINDING_KEY_LABEL = "bound-client-credential binding key";
  * finishing requests (the transport closes a retired certificate's agent once they are done).
  */
 export const RETIRED_KEY_GRACE_MS = 60_000;
+
+/**
+ * Who makes keys here: four bytes of the SHA-256 of the host name and the process id namespace
+ * (Linux's `/proc/self/ns/pid`), so that process ids in key ids are only ever compared within the
+ * namespace that gave them out.
+ */
+const MAKER_TAG = createHash("sha256")
+  .update(`${hostname()}\0${pidNamespace()}`)
+  .digest()
+  .subarray(0, 4);
+
+function pidNamespace(): string {
+  try {
+    return readlinkSync("/proc/self/ns/pid");
+  } catch {
+    return "";
+  }
+}
+
+/** A generated key's CKA_ID: {@link MAKER_TAG}, this process's id (4 bytes, big-endian), 8 random bytes. */
+export function newBindingKeyId(): string {
+  const pid = Buffer.alloc(4);
+  pid.writeUInt32BE(process.pid >>> 0);
+  return Buffer.concat([MAKER_TAG, pid, randomBytes(8)]).toString("hex");
+}
+
+/**
+ * Whether the key `idHex` was made by a process of this host and namespace that has ended: only
+ * then can it be destroyed without asking anyone. A process that still runs (`kill(pid, 0)`
+ * answering anything but ESRCH, a reused id included) keeps its keys.
+ */
+export function leftByEndedProcess(idHex: string): boolean {
+  const id = Buffer.from(idHex, "hex");
+  if (id.length !== 16 || !id.subarray(0, 4).equals(MAKER_TAG)) return false;
+  const pid = id.readUInt32BE(4);
+  if (pid === process.pid || pid === 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
 
 /** Where a binding service takes an identity's keys from, when not from the process's software supply. */
 export interface BindingKeyStore {
@@ -56,10 +101,11 @@ export interface Pkcs11BindingKeyStoreOptions {
 
 /**
  * Binding keys generated in one PKCS#11 token, under the URI's `object` label (or
- * {@link DEFAULT_BINDING_KEY_LABEL}) and a random CKA_ID each. At most three of its keys are on the
- * token at a time in steady state: the current one, the one made ahead for the next mint, and a
- * retired one during its grace period. A wrong PIN is remembered and not tried again, so that the
- * token's retry counter is not used up.
+ * {@link DEFAULT_BINDING_KEY_LABEL}) and a CKA_ID of their own ({@link newBindingKeyId}). At most
+ * three of its keys are on the token at a time in steady state: the current one, the one made
+ * ahead for the next mint, and a retired one during its grace period; keys that ended processes of
+ * this host left under the label are destroyed when the token is first opened. A wrong PIN is
+ * remembered and not tried again, so that the token's retry counter is not used up.
  */
 export class Pkcs11BindingKeyStore implements BindingKeyStore {
   readonly label: string;
@@ -120,7 +166,7 @@ export class Pkcs11BindingKeyStore implements BindingKeyStore {
     const what = this.#what;
     const { opened, pin } = await this.#open();
     const session = this.#session!;
-    const idHex = randomBytes(16).toString("hex");
+    const idHex = newBindingKeyId();
     const generated = await withPkcs11Context(what, () => session.generate(this.#keyLabel, idHex));
     const engineKey: EngineKeyReference = {
       engine: "pkcs11",
@@ -173,6 +219,7 @@ export class Pkcs11BindingKeyStore implements BindingKeyStore {
             "the module reports the token logged in already (CKR_USER_ALREADY_LOGGED_IN) in a process that did not log in, so the PIN cannot be checked: log the token out, or use a module that keeps logins per process",
           );
         }
+        await this.#removeLeftovers();
         return { opened, pin };
       } catch (error) {
         const failure = inPkcs11Context(what, error);
@@ -185,6 +232,24 @@ export class Pkcs11BindingKeyStore implements BindingKeyStore {
     } catch (error) {
       this.#token = undefined;
       throw error;
+    }
+  }
+
+  /**
+   * Destroys the keys under this store's label that processes of this host have left behind (ended
+   * without `close()`, or killed): a service restarted a thousand times would otherwise leave two
+   * thousand keys in its token.
+   */
+  async #removeLeftovers(): Promise<void> {
+    const session = this.#session;
+    if (session === undefined) return;
+    try {
+      const left = (await session.listKeys(this.#keyLabel)).filter(leftByEndedProcess);
+      for (const idHex of left) await session.destroy(this.#keyLabel, idHex);
+      if (left.length > 0) logger.info(`${this.#what}: destroyed ${left.length} binding key(s) left by ended processes of this host`);
+    } catch (error) {
+      // Cleaning up is no reason to refuse the token.
+      logger.warning(`${this.#what}: binding keys left by ended processes could not be removed (${inPkcs11Context(this.#what, error).reason})`);
     }
   }
 

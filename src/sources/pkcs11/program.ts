@@ -83,6 +83,7 @@ export type ProgramRequest =
   | { readonly id: number; readonly op: "token"; readonly selector: Pkcs11Selector; readonly pin: string | undefined }
   | { readonly id: number; readonly op: "generate"; readonly label: string; readonly idHex: string }
   | { readonly id: number; readonly op: "destroy"; readonly label: string; readonly idHex: string }
+  | { readonly id: number; readonly op: "list"; readonly label: string }
   /** `keyIdHex`: a generated key's CKA_ID; the opened key when absent. */
   | { readonly id: number; readonly op: "sign"; readonly data: Uint8Array; readonly keyIdHex?: string | undefined };
 
@@ -94,6 +95,8 @@ export type ProgramReply =
       readonly opened?: OpenedKey;
       readonly token?: OpenedToken;
       readonly generated?: GeneratedKey;
+      /** CKA_ID, hex, of the private keys with a label (`op: "list"`). */
+      readonly keyIds?: readonly string[];
       readonly signature?: Uint8Array;
     }
   | { readonly id: number; readonly ok: false; readonly failure: ProgramFailure };
@@ -373,6 +376,14 @@ export function pkcs11Program(): void {
     const flag = (type: string): boolean => (attribute(p, session!, pair.privateKey, k(type))?.[0] ?? 0) !== 0;
     return { idHex, modulus: modulus.toString("base64"), exponent: exponent.toString("base64"), sensitive: flag("CKA_SENSITIVE"), extractable: flag("CKA_EXTRACTABLE") };
   };
+  /** The CKA_IDs of the private keys with this label. */
+  const list = (label: string): string[] => {
+    if (api === undefined || session === undefined) throw new Failure("pkcs11", "the session is not open");
+    const p = api;
+    return find(p, session, [{ type: k("CKA_CLASS"), value: k("CKO_PRIVATE_KEY") }, { type: k("CKA_LABEL"), value: label }], 1024).map(
+      (handle) => attribute(p, session!, handle, k("CKA_ID"))?.toString("hex") ?? "",
+    );
+  };
   /** Destroys the objects (both halves of a generated pair) with this id and label. */
   const destroy = (label: string, idHex: string): void => {
     if (api === undefined || session === undefined) throw new Failure("pkcs11", "the session is not open");
@@ -407,6 +418,9 @@ export function pkcs11Program(): void {
         case "destroy":
           destroy(request.label, request.idHex);
           reply = { id: request.id, ok: true };
+          break;
+        case "list":
+          reply = { id: request.id, ok: true, keyIds: list(request.label) };
           break;
         case "sign":
           reply = { id: request.id, ok: true, signature: sign(request.data, request.keyIdHex) };

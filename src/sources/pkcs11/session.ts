@@ -170,6 +170,13 @@ export class Pkcs11Session {
     await this.#request({ op: "destroy", label, idHex }, this.#timeouts.signMs, "destroy a key");
   }
 
+  /** The CKA_IDs (hex) of the private keys on the token with `label`. */
+  async listKeys(label: string): Promise<readonly string[]> {
+    await this.#reopened();
+    const reply = await this.#request({ op: "list", label }, this.#timeouts.signMs, "list keys");
+    return reply.keyIds ?? [];
+  }
+
   /**
    * RSASSA-PSS SHA-256 of `data` by the token's key, or by the generated key `keyIdHex`. A child
    * that ended (a timeout, a crash) is replaced, and the new one opens the session again with the

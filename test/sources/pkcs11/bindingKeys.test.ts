@@ -257,6 +257,27 @@ describe("binding keys in a PKCS#11 token", { skip }, () => {
     await c.close();
   });
 
+  test("keys left by a process that ended without close() are destroyed when the next process opens the token", async () => {
+    // A process of its own gets a token and exits at once: its current key and the one made ahead stay behind.
+    const program = `
+      const { BoundClientCredential } = await import(${JSON.stringify(new URL("../../../src/boundClientCredential.ts", import.meta.url).href)});
+      const credential = new BoundClientCredential(JSON.parse(process.env.BCC_OPTIONS));
+      await credential.getToken(${JSON.stringify(STORAGE)});
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      process.exit(0);
+    `;
+    await run(process.execPath, ["--input-type=module", "-e", program], { env: { ...process.env, BCC_OPTIONS: JSON.stringify(options([entry()])) } });
+    const left = await keysOnToken();
+    assert.ok(left.length >= 1, `the ended process left its keys (${left.length})`);
+    const c = credential([entry()]);
+    assert.ok((await c.getToken(STORAGE)) !== null);
+    const now = new Set((await keysOnToken()).map((k) => k.idHex));
+    for (const key of left) assert.ok(!now.has(key.idHex), "a key of the ended process is gone");
+    assert.ok(now.size >= 1 && now.size <= 2, `only this process's keys remain (${now.size})`);
+    await c.close();
+    assert.deepEqual(await keysOnToken(), []);
+  });
+
   test("bound-credential doctor generates a key in the token for its issuecredential probe, and destroys it", async () => {
     const directory = await mkdtemp(join(tmpdir(), "bcc-binding-doctor-"));
     try {
