@@ -129,9 +129,15 @@ class BoundManagedIdentitySource implements CredentialSource {
     this.#services.binding.renew(this.#identity);
   }
 
-  /** Removes the binding keys the entry made in a token; software keys go with the process. */
+  /**
+   * Removes the binding keys the entry made in a token (software keys go with the process). Its
+   * certificate goes with them, so that a credential used after `close()` mints anew.
+   */
   async close(): Promise<void> {
-    await this.#identity.keys?.close();
+    const keys = this.#identity.keys;
+    if (keys === undefined) return;
+    this.#services.binding.renew(this.#identity);
+    await keys.close();
   }
 
   toJSON(): Record<string, string> {

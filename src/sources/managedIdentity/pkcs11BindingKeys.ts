@@ -118,7 +118,6 @@ export class Pkcs11BindingKeyStore implements BindingKeyStore {
   #pinRefused: { readonly pinSha256: string; readonly error: SourceUnavailableError } | undefined;
   readonly #live = new Set<Pkcs11BindingKey>();
   readonly #retiring = new Map<Pkcs11BindingKey, ReturnType<typeof setTimeout>>();
-  #closed = false;
 
   constructor(options: Pkcs11BindingKeyStoreOptions) {
     this.#options = options;
@@ -141,8 +140,8 @@ export class Pkcs11BindingKeyStore implements BindingKeyStore {
     this.#retiring.set(key, timer);
   }
 
+  /** Destroys every key this store made and ends its session; a later key opens a new one. */
   async close(): Promise<void> {
-    this.#closed = true;
     await this.supply.drain().catch(() => undefined);
     for (const timer of this.#retiring.values()) clearTimeout(timer);
     this.#retiring.clear();
@@ -162,7 +161,6 @@ export class Pkcs11BindingKeyStore implements BindingKeyStore {
   }
 
   async #generate(): Promise<Pkcs11BindingKey> {
-    if (this.#closed) throw new SourceUnavailableError(`${this.#what} cannot be used: the credential was closed`);
     const what = this.#what;
     const { opened, pin } = await this.#open();
     const session = this.#session!;

@@ -156,6 +156,14 @@ describe("binding keys in a PKCS#11 token", { skip }, () => {
     }
     await c.close();
     assert.deepEqual(await keysOnToken(), [], "closing the credential destroys the keys it made (the current one and the one made ahead)");
+
+    // A closed credential can still be used: it mints with a new key, and closing again removes it.
+    const afterClose = await c.getToken("https://vault.azure.net/.default");
+    assert.ok(afterClose !== null);
+    assert.equal(emu.journal.ofRoute("imds.issueCredential").length, 2, "a new binding certificate for the new key");
+    assert.ok((await keysOnToken()).length >= 1);
+    await c.close();
+    assert.deepEqual(await keysOnToken(), []);
   });
 
   test("a re-mint makes a new key in the token and destroys the retired one after its grace period", async () => {
