@@ -43,6 +43,9 @@ function ownFile(): string {
 
 let bindingPath: Promise<string> | undefined;
 
+/** The optional dependency that talks to PKCS#11 modules. */
+const PKCS11JS: string = "pkcs11js";
+
 /**
  * Loads `pkcs11js` (an optional dependency, imported only when a Pkcs11 entry is used) and returns
  * the file the PKCS#11 process loads it from.
@@ -52,9 +55,11 @@ let bindingPath: Promise<string> | undefined;
 export function loadBinding(): Promise<string> {
   bindingPath ??= (async () => {
     try {
-      const binding = (await import("pkcs11js")) as { PKCS11?: unknown; default?: { PKCS11?: unknown } };
+      // A specifier the compiler does not resolve: pkcs11js is optional, and where its native build
+      // failed npm removes it, types included; the type check must not depend on it.
+      const binding = (await import(PKCS11JS)) as { PKCS11?: unknown; default?: { PKCS11?: unknown } };
       if (typeof (binding.PKCS11 ?? binding.default?.PKCS11) !== "function") throw new Error("pkcs11js exports no PKCS11 class");
-      return createRequire(ownFile()).resolve("pkcs11js");
+      return createRequire(ownFile()).resolve(PKCS11JS);
     } catch (error) {
       bindingPath = undefined;
       const code = (error as { code?: unknown }).code;
